@@ -199,17 +199,36 @@ redis-server --version
 endfunction()
 
 # sg_add_child_projects(<dir>)
-#   add_subdirectory() for <dir> itself when it has a CMakeLists.txt, else
-#   for each <dir>/<child>/ that has one.
+#   add_subdirectory() for each <dir>/<child>/ that has a CMakeLists.txt.
 function(sg_add_child_projects dir)
-    file(GLOB own CONFIGURE_DEPENDS "${dir}/CMakeLists.txt")
-    if(own)
-        add_subdirectory("${dir}")
-        return()
-    endif()
     file(GLOB lists CONFIGURE_DEPENDS "${dir}/*/CMakeLists.txt")
     foreach(list_file IN LISTS lists)
         get_filename_component(child "${list_file}" DIRECTORY)
         add_subdirectory("${child}")
     endforeach()
+endfunction()
+
+# sg_add_area(<dir>)
+#   add_subdirectory() for <dir> itself when it has a CMakeLists.txt (which
+#   then owns its folders), else sg_add_child_projects(<dir>).
+function(sg_add_area dir)
+    file(GLOB own CONFIGURE_DEPENDS "${dir}/CMakeLists.txt")
+    if(own)
+        add_subdirectory("${dir}")
+    else()
+        sg_add_child_projects("${dir}")
+    endif()
+endfunction()
+
+# sg_project_libraries(<out-var>)
+#   The project's libraries that exist in this build (sg, sg_internal):
+#   either may be missing while its folder has no sources yet.
+function(sg_project_libraries out_var)
+    set(libs "")
+    foreach(lib IN ITEMS sg sg_internal)
+        if(TARGET ${lib})
+            list(APPEND libs ${lib})
+        endif()
+    endforeach()
+    set(${out_var} ${libs} PARENT_SCOPE)
 endfunction()
