@@ -63,8 +63,7 @@ typedef struct sg_strv {
  * The limits of SPEC section 5. Decoding rejects input beyond them before
  * allocating for it. sg_limits_default() gives the spec's defaults, which a
  * consumer may raise; encoding always checks the defaults (SG-LIMIT-008).
- * max_entry_bytes must fit in 32 bits and max_depth must be at most 64, or
- * decoding fails with SG_EINVAL.
+ * max_depth must be 1 .. 64, or decoding fails with SG_EINVAL.
  */
 typedef struct sg_limits {
     size_t max_entry_bytes;     /* 4194304 */

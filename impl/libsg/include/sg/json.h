@@ -27,8 +27,11 @@ extern "C" {
  * Appends the canonical JSON text of env (compact, UTF-8) to out, followed
  * by a NUL byte that is not counted in out->len, so that
  * (char *)out->data is a C string. Integers are written exactly; floats
- * with up to 17 significant digits. The envelope is not checked against
- * its table; only an sg_any that is not valid msgpack fails (SG_EINVALID).
+ * with the fewest significant digits (15 to 17) that read back the same,
+ * always with a fraction or an exponent ("2.0"); non-finite floats, which
+ * no decoded envelope holds, as null. The envelope is not checked against
+ * its table; only a value that cannot be written fails (SG_EINVALID): an
+ * sg_any that is not msgpack of the subset, a string that is not UTF-8.
  * Returns 0, SG_EINVALID, SG_ENOMEM or SG_EINVAL; on failure out->len is
  * unchanged. The caller owns out as before (sg_buf_destroy()).
  */
