@@ -37,6 +37,16 @@ sg__arena_init(sg__arena *a, const sg_mem *mem, void *buf, size_t size)
     a->cur = buf != NULL ? align_up(buf, &a->left) : NULL;
     if (buf == NULL)
         a->left = 0;
+    a->first = a->cur;
+    a->first_size = a->left;
+}
+
+void
+sg__arena_reset(sg__arena *a)
+{
+    sg__arena_destroy(a);
+    a->cur = a->first;
+    a->left = a->first_size;
 }
 
 void *

@@ -17,21 +17,22 @@
    and attachments of a typical envelope, so that a decode mallocs once. */
 #define INLINE_ARENA 512
 
+const sg_limits sg__limits_default = {
+    4194304,    /* max_entry_bytes */
+    262144,     /* max_text_bytes */
+    4096,       /* max_string_bytes */
+    4194304,    /* max_binary_bytes */
+    1024,       /* max_array_items */
+    256,        /* max_map_pairs */
+    16,         /* max_depth */
+    32,         /* max_attachments */
+    25          /* max_buttons */
+};
+
 sg_limits
 sg_limits_default(void)
 {
-    sg_limits l;
-
-    l.max_entry_bytes = 4194304;
-    l.max_text_bytes = 262144;
-    l.max_string_bytes = 4096;
-    l.max_binary_bytes = 4194304;
-    l.max_array_items = 1024;
-    l.max_map_pairs = 256;
-    l.max_depth = 16;
-    l.max_attachments = 32;
-    l.max_buttons = 25;
-    return l;
+    return sg__limits_default;
 }
 
 void
@@ -136,6 +137,16 @@ decode_map(sg__dec *d, sg_kind kind, const uint8_t *p, const uint8_t *end,
     sg__mp_obj o;
     int rc;
 
+    if (kind == SG_KIND_INBOUND) {
+        rc = sg__decode_inbound_fast(d, p, end, env);
+        if (rc <= 0)
+            return rc;
+        /* Start again from nothing, for the exact reading. */
+        sg__arena_reset(d->arena);
+        sg_envelope_init(env, kind);
+        env->arena_ = d->arena;
+    }
+
     /* Step B, the top-level value: it must be a map. */
     if (p == end)
         return sg__dec_fail(d, SG_REASON_TRUNCATED, &sg__path_data, NULL, 0,
@@ -232,6 +243,8 @@ sg__decode_data(sg_kind kind, const uint8_t *data, size_t len,
         sg_envelope_free(&h->env);
         return rc;
     }
+    /* A fast path that gave up may have left words in err. */
+    sg_error_clear(err);
     *out = &h->env;
     return 0;
 }

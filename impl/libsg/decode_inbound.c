@@ -1,9 +1,12 @@
 /*
  * decode_inbound.c: the inbound envelope's field table (SPEC section 8).
  */
+#include <math.h>
 #include <string.h>
 
+#include "compiler.h"
 #include "decode_internal.h"
+#include "utf8.h"
 
 enum {
     F_SCHEMA_VERSION, F_PLATFORM, F_CHANNEL_ID, F_USER_ID, F_USERNAME,
@@ -16,8 +19,8 @@ enum {
 #define IS(lit) (memcmp(k, lit, sizeof(lit) - 1) == 0)
 
 /* The field a key names: by length first, so most keys cost one memcmp. */
-int
-sg__inbound_field(const char *k, size_t n)
+SG__HOT_INLINE int
+field_of(const char *k, size_t n)
 {
     switch (n) {
     case 5:
@@ -71,6 +74,12 @@ sg__inbound_field(const char *k, size_t n)
 }
 
 #undef IS
+
+int
+sg__inbound_field(const char *k, size_t n)
+{
+    return field_of(k, n);
+}
 
 int
 sg__decode_inbound(sg__dec *d, const sg__pair *pairs, uint32_t n,
@@ -198,4 +207,339 @@ sg__decode_inbound(sg__dec *d, const sg__pair *pairs, uint32_t n,
         return sg__dec_fail(d, SG_REASON_MISSING_FIELD, &sg__path_data,
                             "channel_id", 10, "required field is absent");
     return 0;
+}
+
+/*
+ * The fast path. A decode that succeeds does not need to know which of
+ * several problems came first, so for the common case the inbound map is
+ * read once, with the checks of steps B and C together and each value
+ * stored as soon as it is read. The first problem of any kind (or anything
+ * this path does not handle inline) makes it give up, and the caller then
+ * runs the exact three-step reading, which finds the problem the spec
+ * says to report. Its verdict on valid input is therefore the only thing
+ * this path must get right; test_codec_inbound checks it against the exact
+ * path.
+ */
+
+#define FAST_GIVE_UP 1
+
+/* A str value (or nil) at *pp of at most max bytes, valid UTF-8. */
+SG__HOT_INLINE bool
+fast_str(const uint8_t **pp, const uint8_t *end, size_t max, sg_str *out,
+         bool *present)
+{
+    const uint8_t *p = *pp;
+    size_t n, left = (size_t)(end - p) - 1;     /* p < end is known */
+    uint8_t c = *p++;
+
+    if ((c & 0xe0) == 0xa0) {
+        n = c & 0x1f;
+    } else if (c == 0xd9 && left >= 1) {
+        n = *p++;
+        left -= 1;
+    } else if (c == 0xda && left >= 2) {
+        n = sg__mp_be16(p);
+        p += 2;
+        left -= 2;
+    } else if (c == 0xdb && left >= 4) {
+        n = sg__mp_be32(p);
+        p += 4;
+        left -= 4;
+    } else if (c == 0xc0) {
+        *present = false;
+        *pp = p;
+        return true;
+    } else {
+        return false;
+    }
+    if (n > left || n > max || !sg__utf8_valid(p, n))
+        return false;
+    out->ptr = (const char *)p;
+    out->len = n;
+    *present = true;
+    *pp = p + n;
+    return true;
+}
+
+SG__HOT_INLINE bool
+fast_bool(const uint8_t **pp, bool *out)
+{
+    uint8_t c = **pp;
+
+    if (c == 0xc2 || c == 0xc3)
+        *out = c == 0xc3;
+    else if (c != 0xc0)
+        return false;
+    (*pp)++;
+    return true;
+}
+
+/* An array of ids (or nil). */
+static inline int
+fast_strv(sg__dec *d, const uint8_t **pp, const uint8_t *end, sg_strv *out)
+{
+    sg_str *items;
+    sg__mp_obj o;
+    uint32_t i;
+
+    if (**pp == 0xc0 || (**pp == 0x90 && d->lim->max_depth >= 2)) {
+        (*pp)++;
+        return 0;
+    }
+    if (d->lim->max_depth < 2 || sg__mp_head(pp, end, &o) != 0
+        || o.type != SG__MP_ARRAY || o.len > d->lim->max_array_items)
+        return FAST_GIVE_UP;
+    if (o.len == 0)
+        return 0;
+    items = sg__arena_alloc(d->arena, o.len * sizeof(*items));
+    if (items == NULL)
+        return sg__dec_nomem(d);
+    for (i = 0; i < o.len; i++) {
+        bool present;
+
+        if (*pp >= end
+            || !fast_str(pp, end, d->lim->max_string_bytes, &items[i],
+                         &present)
+            || !present)
+            return FAST_GIVE_UP;
+    }
+    out->items = items;
+    out->n = o.len;
+    return 0;
+}
+
+/*
+ * A value left to the exact helpers: steps B and C on it alone, then the
+ * reader of its field (NULL for an unknown key).
+ */
+static int
+fast_value(sg__dec *d, int f, const uint8_t **pp, const uint8_t *end,
+           const sg__path *path, sg_inbound *in)
+{
+    const uint8_t *start = *pp;
+    int rc = sg__mp_check_value(d, pp, end, 2, path);
+
+    if (rc != 0)
+        return rc == SG_ENOMEM ? rc : FAST_GIVE_UP;
+    *pp = start;
+    switch (f) {
+    case F_ATTACHMENTS:
+        rc = sg__get_attachments(d, pp, end, path, d->lim->max_attachments,
+                                 &in->attachments, &in->nattachments);
+        break;
+    case F_EMBEDS:
+        rc = sg__get_any(d, pp, end, path, false, d->lim->max_string_bytes,
+                         &in->embeds);
+        break;
+    case F_REACTIONS:
+        rc = sg__get_any(d, pp, end, path, false, d->lim->max_string_bytes,
+                         &in->reactions);
+        break;
+    default:
+        rc = sg__check_any(d, pp, end, path, d->lim->max_string_bytes);
+        break;
+    }
+    return rc == 0 || rc == SG_ENOMEM ? rc : FAST_GIVE_UP;
+}
+
+int
+sg__decode_inbound_fast(sg__dec *d, const uint8_t *p, const uint8_t *end,
+                        sg_envelope *env)
+{
+    const sg_limits *lim = d->lim;
+    const size_t smax = lim->max_string_bytes;
+    sg_inbound *in = &env->u.in;
+    uint32_t seen = 0, n, i;
+    bool have_platform = false, have_channel = false, ok = true, present;
+    sg__keyset ks;
+    sg__path child;
+    int rc = 0;
+
+    if (p == end)
+        return FAST_GIVE_UP;
+    if ((*p & 0xf0) == 0x80) {
+        n = *p & 0x0f;
+        p++;
+    } else if (*p == 0xde && end - p >= 3) {
+        n = sg__mp_be16(p + 1);
+        p += 3;
+    } else {
+        return FAST_GIVE_UP;
+    }
+    if (n > lim->max_map_pairs || n > (size_t)(end - p) / 2)
+        return FAST_GIVE_UP;
+    sg__keyset_init(&ks, n);
+    child.up = &sg__path_data;
+    child.index = 0;
+    for (i = 0; i < n; i++) {
+        const uint8_t *k = p;
+        size_t klen;
+        int f;
+
+        /* Keys are fixstrs, values follow: at least two bytes left. */
+        if (end - p < 2 || (*k & 0xe0) != 0xa0)
+            goto give_up;
+        klen = *k & 0x1f;
+        if (klen > (size_t)(end - p) - 2)
+            goto give_up;
+        p += 1 + klen;
+        f = field_of((const char *)k + 1, klen);
+        if (f >= 0) {
+            if (seen & (1u << f))
+                goto give_up;
+            seen |= 1u << f;
+        } else {
+            bool dup;
+
+            if (!sg__utf8_valid(k + 1, klen))
+                goto give_up;
+            rc = sg__keyset_add(d, &ks, k + 1, klen, &dup);
+            if (rc == 0 && dup)
+                rc = FAST_GIVE_UP;
+            if (rc != 0)
+                break;
+        }
+        switch (f) {
+        case F_SCHEMA_VERSION:
+            ok = *p == 0xc0 || *p == 0x01;
+            p++;
+            break;
+        case F_PLATFORM:
+            ok = fast_str(&p, end, smax, &in->platform, &have_platform)
+                && (!have_platform || in->platform.len > 0);
+            break;
+        case F_CHANNEL_ID:
+            ok = fast_str(&p, end, smax, &in->channel_id, &have_channel)
+                && (!have_channel || in->channel_id.len > 0);
+            break;
+        case F_USER_ID:
+            ok = fast_str(&p, end, smax, &in->user_id, &present);
+            break;
+        case F_USERNAME:
+            ok = fast_str(&p, end, smax, &in->username, &present);
+            break;
+        case F_CONTENT:
+            ok = fast_str(&p, end, lim->max_text_bytes, &in->content,
+                          &present);
+            break;
+        case F_IS_ADDRESSED:
+            ok = fast_bool(&p, &in->is_addressed);
+            break;
+        case F_ROOM_NAME:
+            ok = fast_str(&p, end, smax, &in->room_name, &present);
+            break;
+        case F_MESSAGE_ID:
+            ok = fast_str(&p, end, smax, &in->message_id, &present);
+            break;
+        case F_REPLY_TO:
+            ok = fast_str(&p, end, smax, &in->reply_to, &present);
+            break;
+        case F_GUILD_ID:
+            ok = fast_str(&p, end, smax, &in->guild_id, &in->has_guild_id);
+            break;
+        case F_GUILD_NAME:
+            ok = fast_str(&p, end, smax, &in->guild_name, &present);
+            break;
+        case F_IS_DM:
+            ok = fast_bool(&p, &in->is_dm);
+            break;
+        case F_UNIFIED_USER_ID:
+            ok = fast_str(&p, end, smax, &in->unified_user_id,
+                          &in->has_unified_user_id);
+            break;
+        case F_TRACE_ID:
+            ok = fast_str(&p, end, 128, &in->trace_id, &present);
+            break;
+        case F_MEMBER_ROLES:
+            rc = fast_strv(d, &p, end, &in->member_roles);
+            break;
+        case F_USER_ALIASES:
+            rc = fast_strv(d, &p, end, &in->user_aliases);
+            break;
+        case F_TIMESTAMP: {
+            sg__path tp = { &sg__path_data, "timestamp", 9, 0 };
+
+            /* Float 64 inline; the rest through the checked readers. */
+            if (*p == 0xcb && end - p >= 9) {
+                uint64_t bits = sg__mp_be64(p + 1);
+                double v;
+
+                memcpy(&v, &bits, 8);
+                ok = isfinite(v) && v >= 0;
+                in->timestamp = v;
+                p += 9;
+            } else {
+                rc = sg__mp_check_value(d, &p, end, 2, &tp);
+                if (rc == 0) {
+                    p = k + 1 + klen;
+                    rc = sg__get_float(d, &p, end, &tp, &in->timestamp,
+                                       &present);
+                }
+                if (rc != 0 && rc != SG_ENOMEM)
+                    rc = FAST_GIVE_UP;
+            }
+            break;
+        }
+        case F_MEMBER_COUNT:
+            /* Non-negative ints up to uint 32 inline. */
+            if (*p <= 0x7f) {
+                in->member_count = *p++;
+            } else if (*p == 0xcc && end - p >= 2) {
+                in->member_count = p[1];
+                p += 2;
+            } else if (*p == 0xcd && end - p >= 3) {
+                in->member_count = sg__mp_be16(p + 1);
+                p += 3;
+            } else if (*p == 0xce && end - p >= 5) {
+                in->member_count = sg__mp_be32(p + 1);
+                ok = in->member_count <= INT32_MAX;
+                p += 5;
+            } else if (*p == 0xc0) {
+                p++;
+            } else {
+                sg__path mp = { &sg__path_data, "member_count", 12, 0 };
+
+                rc = sg__mp_check_value(d, &p, end, 2, &mp);
+                if (rc == 0) {
+                    p = k + 1 + klen;
+                    rc = sg__get_int(d, &p, end, &mp, 0, INT32_MAX,
+                                     &in->member_count, &present);
+                }
+                if (rc != 0 && rc != SG_ENOMEM)
+                    rc = FAST_GIVE_UP;
+            }
+            break;
+        case F_ATTACHMENTS:
+            /* No attachments is the common case. */
+            if ((*p == 0x90 && lim->max_depth >= 2) || *p == 0xc0) {
+                p++;
+                break;
+            }
+            child.key = (const char *)k + 1;
+            child.keylen = klen;
+            rc = fast_value(d, f, &p, end, &child, in);
+            break;
+        default:
+            if (klen > smax)
+                goto give_up;
+            child.key = (const char *)k + 1;
+            child.keylen = klen;
+            rc = fast_value(d, f, &p, end, &child, in);
+            break;
+        }
+        if (!ok || rc != 0)
+            break;
+    }
+    sg__keyset_release(d, &ks);
+    if (!ok)
+        return FAST_GIVE_UP;
+    if (rc != 0)
+        return rc;
+    if (p != end || !have_platform || !have_channel)
+        return FAST_GIVE_UP;
+    return 0;
+
+give_up:
+    sg__keyset_release(d, &ks);
+    return FAST_GIVE_UP;
 }

@@ -181,6 +181,13 @@ int sg__tools_request_field(const char *key, size_t len);
 int sg__tools_reply_field(const char *key, size_t len);
 int sg__decode_inbound(sg__dec *d, const sg__pair *pairs, uint32_t n,
                        const uint8_t *end, sg_envelope *env);
+/*
+ * The one-pass reading of a valid inbound envelope (data[0..len) as p to
+ * end): 0 when it is valid and decoded, 1 when the exact reading must
+ * decide (anything wrong or unusual), or SG_ENOMEM.
+ */
+int sg__decode_inbound_fast(sg__dec *d, const uint8_t *p, const uint8_t *end,
+                            sg_envelope *env);
 int sg__decode_outbound(sg__dec *d, const sg__pair *pairs, uint32_t n,
                         const uint8_t *end, sg_envelope *env);
 int sg__decode_tools_request(sg__dec *d, const sg__pair *pairs, uint32_t n,
@@ -195,6 +202,9 @@ int sg__decode_tools_reply(sg__dec *d, const sg__pair *pairs, uint32_t n,
 int sg__decode_data(sg_kind kind, const uint8_t *data, size_t len,
                     const sg_decode_opts *opts, bool copy, sg_envelope **out,
                     sg_error *err);
+
+/* The limits of SPEC section 5. */
+extern const sg_limits sg__limits_default;
 
 /* Checks limits given by a caller; 0 or SG_EINVAL. */
 int sg__limits_check(const sg_limits *lim, sg_error *err);

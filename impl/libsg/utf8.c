@@ -9,7 +9,7 @@
 #define HIGH_BITS UINT64_C(0x8080808080808080)
 
 bool
-sg__utf8_valid(const uint8_t *s, size_t len)
+sg__utf8_valid_slow(const uint8_t *s, size_t len)
 {
     size_t i = 0;
 
