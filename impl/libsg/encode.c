@@ -4,285 +4,338 @@
  *
  * Fields are checked and written in one pass, in table order, so that the
  * first bad field reported is the one a decoder of the output would meet
- * first; the paths are the decoder's. The output buffer is rolled back on
- * failure. msgpack-c's packer writes the values through a callback that
- * appends to the sg_buf.
+ * first, with the decoder's paths. The output buffer is rolled back on
+ * failure. Values are written by mp_writer.h into room reserved once per
+ * field, not through msgpack-c's packer: its callback per item cost more
+ * than the whole budget of an encode (impl/README.md, "Codec").
  */
 #include <math.h>
 #include <string.h>
 
-#include <msgpack.h>
-
+#include "compiler.h"
 #include "decode_internal.h"
+#include "mp_writer.h"
 #include "utf8.h"
 
 #define TRACE_ID_MAX 128
 
 typedef struct enc {
-    msgpack_packer pk;
     sg_buf *out;
-    sg__dec check;              /* validator of sg_any values */
+    sg__dec check;              /* reports rejections; checks sg_any */
     const sg_limits *lim;
     sg_error *err;
     uint32_t pairs;             /* pairs written so far */
-    int oom;                    /* a write failed */
 } enc;
 
-static int
-buf_write(void *data, const char *bytes, size_t n)
+/* A field name and its length, for the functions below. */
+#define F(lit) lit, (sizeof(lit) - 1)
+
+/* Room for n more bytes at the end of the output, or NULL (ENOMEM). */
+SG__HOT_INLINE uint8_t *
+room(enc *e, size_t n)
 {
-    return sg_buf_append(data, bytes, n) == 0 ? 0 : -1;
+    sg_buf *b = e->out;
+
+    if (b->cap - b->len < n && sg_buf_reserve(b, n) != 0) {
+        sg__error_set(e->err, SG_ENOMEM, SG_REASON_NONE, NULL,
+                      "out of memory while encoding");
+        return NULL;
+    }
+    return b->data + b->len;
+}
+
+SG__HOT_INLINE void
+done(enc *e, uint8_t *p)
+{
+    e->out->len = (size_t)(p - e->out->data);
 }
 
 static int
-reject(enc *e, int reason, const char *field, const char *fmt, const char *a)
+reject(enc *e, int reason, const char *field, size_t flen, const char *msg)
 {
-    return sg__dec_fail(&e->check, reason, &sg__path_data, field,
-                        strlen(field), fmt, a);
+    return sg__dec_fail(&e->check, reason, &sg__path_data, field, flen, "%s",
+                        msg);
 }
 
-static void
-key(enc *e, const char *name)
+static int
+null_arg(enc *e, const char *field)
 {
-    size_t n = strlen(name);
+    return sg__error_set(e->err, SG_EINVAL, SG_REASON_NONE, NULL,
+                         "%s: NULL pointer with a non-zero length", field);
+}
 
-    e->oom |= msgpack_pack_str_with_body(&e->pk, name, n);
+/* Writes the key of a pair whose value takes at most `value` bytes. */
+SG__HOT_INLINE uint8_t *
+key(enc *e, const char *field, size_t flen, size_t value)
+{
+    uint8_t *p = room(e, 1 + flen + value);
+
+    if (p == NULL)
+        return NULL;
     e->pairs++;
+    *p++ = (uint8_t)(0xa0 | flen);  /* every field name is a fixstr */
+    memcpy(p, field, flen);
+    return p + flen;
 }
 
 /*
  * Checks a string; `required` means that a NULL ptr is a missing field,
  * `nonempty` that an empty string is invalid.
  */
-static int
-check_str(enc *e, const char *field, sg_str s, size_t max, bool required,
-          bool nonempty)
+SG__HOT_INLINE int
+check_str(enc *e, const char *field, size_t flen, sg_str s, size_t max,
+          bool required, bool nonempty)
 {
     if (s.ptr == NULL && s.len > 0)
-        return sg__error_set(e->err, SG_EINVAL, SG_REASON_NONE, NULL,
-                             "%s: NULL string of non-zero length", field);
+        return null_arg(e, field);
     if (required && s.ptr == NULL)
-        return reject(e, SG_REASON_MISSING_FIELD, field, "%s",
+        return reject(e, SG_REASON_MISSING_FIELD, field, flen,
                       "required field is absent");
     if (s.len > max)
         return sg__dec_fail(&e->check, SG_REASON_STRING_TOO_LONG,
-                            &sg__path_data, field, strlen(field),
+                            &sg__path_data, field, flen,
                             "string of %zu bytes exceeds %zu", s.len, max);
     if (!sg__utf8_valid((const uint8_t *)s.ptr, s.len))
-        return reject(e, SG_REASON_INVALID_UTF8, field, "%s",
+        return reject(e, SG_REASON_INVALID_UTF8, field, flen,
                       "string is not valid UTF-8");
     if (nonempty && s.len == 0)
-        return reject(e, SG_REASON_INVALID_VALUE, field, "%s",
+        return reject(e, SG_REASON_INVALID_VALUE, field, flen,
                       "must not be empty");
     return 0;
 }
 
-static void
-put_str(enc *e, sg_str s)
+SG__HOT_INLINE int
+put_str(enc *e, const char *field, size_t flen, sg_str s)
 {
-    e->oom |= msgpack_pack_str_with_body(&e->pk, s.ptr, s.len);
+    uint8_t *p = key(e, field, flen, SG__MP_HEAD_MAX + s.len);
+
+    if (p == NULL)
+        return SG_ENOMEM;
+    done(e, sg__mp_put_str(p, s.ptr, s.len));
+    return 0;
 }
 
 /* A required string: checked and always written. */
-static int
-req_str(enc *e, const char *field, sg_str s, size_t max, bool nonempty)
+SG__HOT_INLINE int
+req_str(enc *e, const char *field, size_t flen, sg_str s, size_t max,
+        bool nonempty)
 {
-    int rc = check_str(e, field, s, max, true, nonempty);
+    int rc = check_str(e, field, flen, s, max, true, nonempty);
 
-    if (rc != 0)
-        return rc;
-    key(e, field);
-    put_str(e, s);
-    return 0;
+    return rc != 0 ? rc : put_str(e, field, flen, s);
 }
 
 /* An optional string defaulting to "": written when non-empty. */
-static int
-opt_str(enc *e, const char *field, sg_str s, size_t max)
+SG__HOT_INLINE int
+opt_str(enc *e, const char *field, size_t flen, sg_str s, size_t max)
 {
-    int rc = check_str(e, field, s, max, false, false);
+    int rc = check_str(e, field, flen, s, max, false, false);
 
     if (rc != 0 || s.len == 0)
         return rc;
-    key(e, field);
-    put_str(e, s);
-    return 0;
+    return put_str(e, field, flen, s);
 }
 
 /* An optional string defaulting to "absent": written when `has`. */
-static int
-has_str(enc *e, const char *field, bool has, sg_str s, size_t max,
-        bool nonempty)
+SG__HOT_INLINE int
+has_str(enc *e, const char *field, size_t flen, bool has, sg_str s,
+        size_t max)
 {
     int rc;
 
     if (!has)
         return 0;
-    rc = check_str(e, field, s, max, false, nonempty);
-    if (rc != 0)
-        return rc;
-    key(e, field);
-    put_str(e, s);
+    rc = check_str(e, field, flen, s, max, false, false);
+    return rc != 0 ? rc : put_str(e, field, flen, s);
+}
+
+SG__HOT_INLINE int
+put_bool(enc *e, const char *field, size_t flen, bool v)
+{
+    uint8_t *p = key(e, field, flen, 1);
+
+    if (p == NULL)
+        return SG_ENOMEM;
+    done(e, sg__mp_put_bool(p, v));
     return 0;
 }
 
-static void
-put_bool(enc *e, const char *field, bool v)
+SG__HOT_INLINE int
+put_int(enc *e, const char *field, size_t flen, int64_t v)
 {
-    key(e, field);
-    e->oom |= v ? msgpack_pack_true(&e->pk) : msgpack_pack_false(&e->pk);
-}
+    uint8_t *p = key(e, field, flen, SG__MP_HEAD_MAX);
 
-static void
-put_int(enc *e, const char *field, int64_t v)
-{
-    key(e, field);
-    /* msgpack-c picks the shortest encoding (SG-MP-007). */
-    e->oom |= msgpack_pack_int64(&e->pk, v);
+    if (p == NULL)
+        return SG_ENOMEM;
+    done(e, sg__mp_put_int(p, v));
+    return 0;
 }
 
 static int
-check_bytes(enc *e, const char *field, sg_bytes b)
+put_bytes(enc *e, const char *field, size_t flen, sg_bytes b)
 {
+    uint8_t *p;
+
     if (b.ptr == NULL && b.len > 0)
-        return sg__error_set(e->err, SG_EINVAL, SG_REASON_NONE, NULL,
-                             "%s: NULL bytes of non-zero length", field);
+        return null_arg(e, field);
     if (b.len > e->lim->max_binary_bytes)
         return sg__dec_fail(&e->check, SG_REASON_BINARY_TOO_LARGE,
-                            &sg__path_data, field, strlen(field),
+                            &sg__path_data, field, flen,
                             "%zu bytes exceed max_binary_bytes %zu", b.len,
                             e->lim->max_binary_bytes);
+    p = key(e, field, flen, SG__MP_HEAD_MAX + b.len);
+    if (p == NULL)
+        return SG_ENOMEM;
+    done(e, sg__mp_put_bin(p, b.ptr, b.len));
     return 0;
 }
 
-static void
-put_bytes(enc *e, sg_bytes b)
+/* Appends checked msgpack bytes as the value of a pair. */
+static int
+put_raw(enc *e, const char *field, size_t flen, sg_any v)
 {
-    e->oom |= msgpack_pack_bin_with_body(&e->pk, b.ptr, b.len);
+    uint8_t *p = key(e, field, flen, v.len);
+
+    if (p == NULL)
+        return SG_ENOMEM;
+    memcpy(p, v.mp, v.len);
+    done(e, p + v.len);
+    return 0;
 }
 
 /* An sg_any (maps_only: a *map*) field; nil and absent are not written. */
 static int
-any_field(enc *e, const char *field, sg_any v, bool maps_only,
+any_field(enc *e, const char *field, size_t flen, sg_any v, bool maps_only,
           size_t strmax)
 {
-    sg__path path = { &sg__path_data, field, strlen(field), 0 };
+    sg__path path = { &sg__path_data, field, flen, 0 };
     bool is_nil = false;
     int rc;
 
     if (v.len == 0)
         return 0;
     if (v.mp == NULL)
-        return sg__error_set(e->err, SG_EINVAL, SG_REASON_NONE, NULL,
-                             "%s: NULL value of non-zero length", field);
+        return null_arg(e, field);
     rc = sg__check_span(&e->check, v, &path, maps_only, strmax, &is_nil);
     if (rc != 0 || is_nil)
         return rc;
-    key(e, field);
-    e->oom |= sg_buf_append(e->out, v.mp, v.len) != 0;
-    return 0;
+    return put_raw(e, field, flen, v);
 }
 
 static int
-attachments(enc *e, const char *field, const sg_attachment *a, size_t n,
-            size_t max)
+check_attachment(enc *e, const sg__path *item, const sg_attachment *a)
 {
-    size_t smax = e->lim->max_string_bytes, i;
+    const sg_str *s[3] = { &a->mimetype, &a->filename, &a->source_url };
+    static const char *const names[3] = {
+        "mimetype", "filename", "source_url"
+    };
+    size_t smax = e->lim->max_string_bytes;
+    int i;
 
-    if (n == 0)
-        return 0;
-    if (a == NULL)
-        return sg__error_set(e->err, SG_EINVAL, SG_REASON_NONE, NULL,
-                             "%s: NULL array", field);
-    if (n > max || n > e->lim->max_array_items)
-        return sg__dec_fail(&e->check, SG_REASON_ARRAY_TOO_LONG,
-                            &sg__path_data, field, strlen(field),
-                            "%zu items exceed %zu", n, max);
-    key(e, field);
-    e->oom |= msgpack_pack_array(&e->pk, n);
-    for (i = 0; i < n; i++) {
-        sg__path item = { NULL, NULL, 0, i };
-        sg__path top = { &sg__path_data, field, strlen(field), 0 };
-        const char *bad = NULL;
-        uint32_t pairs = 0;
-        int reason = 0;
-
-        item.up = &top;
-        if (a[i].data.ptr == NULL && a[i].data.len > 0)
-            return sg__error_set(e->err, SG_EINVAL, SG_REASON_NONE, NULL,
-                                 "%s[%zu].data: NULL bytes", field, i);
-        if (a[i].data.len > e->lim->max_binary_bytes) {
-            bad = "data";
-            reason = SG_REASON_BINARY_TOO_LARGE;
-        }
-#define CHECK_ATT_STR(m)                                                    \
-        if (bad == NULL) {                                                  \
-            sg_str s = a[i].m;                                              \
-            if (s.ptr == NULL && s.len > 0)                                 \
-                return sg__error_set(e->err, SG_EINVAL, SG_REASON_NONE,     \
-                                     NULL, "%s[%zu]." #m ": NULL string",   \
-                                     field, i);                             \
-            if (s.len > smax) {                                             \
-                bad = #m;                                                   \
-                reason = SG_REASON_STRING_TOO_LONG;                         \
-            } else if (!sg__utf8_valid((const uint8_t *)s.ptr, s.len)) {    \
-                bad = #m;                                                   \
-                reason = SG_REASON_INVALID_UTF8;                            \
-            }                                                               \
-        }
-        CHECK_ATT_STR(mimetype)
-        CHECK_ATT_STR(filename)
-        CHECK_ATT_STR(source_url)
-#undef CHECK_ATT_STR
-        if (bad != NULL)
-            return sg__dec_fail(&e->check, reason, &item, bad, strlen(bad),
-                                "%s", sg_reason_name(reason));
-        pairs = (a[i].data.len > 0) + (a[i].mimetype.len > 0)
-            + (a[i].filename.len > 0) + (a[i].source_url.len > 0);
-        e->oom |= msgpack_pack_map(&e->pk, pairs);
-        if (a[i].data.len > 0) {
-            e->oom |= msgpack_pack_str_with_body(&e->pk, "data", 4);
-            put_bytes(e, a[i].data);
-        }
-        if (a[i].mimetype.len > 0) {
-            e->oom |= msgpack_pack_str_with_body(&e->pk, "mimetype", 8);
-            put_str(e, a[i].mimetype);
-        }
-        if (a[i].filename.len > 0) {
-            e->oom |= msgpack_pack_str_with_body(&e->pk, "filename", 8);
-            put_str(e, a[i].filename);
-        }
-        if (a[i].source_url.len > 0) {
-            e->oom |= msgpack_pack_str_with_body(&e->pk, "source_url", 10);
-            put_str(e, a[i].source_url);
-        }
+    if (a->data.ptr == NULL && a->data.len > 0)
+        return null_arg(e, "attachment data");
+    if (a->data.len > e->lim->max_binary_bytes)
+        return sg__dec_fail(&e->check, SG_REASON_BINARY_TOO_LARGE, item,
+                            "data", 4, "%zu bytes exceed max_binary_bytes "
+                            "%zu", a->data.len, e->lim->max_binary_bytes);
+    for (i = 0; i < 3; i++) {
+        if (s[i]->ptr == NULL && s[i]->len > 0)
+            return null_arg(e, names[i]);
+        if (s[i]->len > smax)
+            return sg__dec_fail(&e->check, SG_REASON_STRING_TOO_LONG, item,
+                                names[i], strlen(names[i]),
+                                "string of %zu bytes exceeds "
+                                "max_string_bytes %zu", s[i]->len, smax);
+        if (!sg__utf8_valid((const uint8_t *)s[i]->ptr, s[i]->len))
+            return sg__dec_fail(&e->check, SG_REASON_INVALID_UTF8, item,
+                                names[i], strlen(names[i]),
+                                "string is not valid UTF-8");
     }
     return 0;
 }
 
 static int
-strv(enc *e, const char *field, sg_strv v)
+attachments(enc *e, const char *field, size_t flen, const sg_attachment *a,
+            size_t n, size_t max)
 {
+    sg__path top = { &sg__path_data, field, flen, 0 };
     size_t i;
+    uint8_t *p;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    if (a == NULL)
+        return null_arg(e, field);
+    if (n > max || n > e->lim->max_array_items)
+        return sg__dec_fail(&e->check, SG_REASON_ARRAY_TOO_LONG,
+                            &sg__path_data, field, flen,
+                            "%zu items exceed the bound", n);
+    for (i = 0; i < n; i++) {
+        sg__path item = { &top, NULL, 0, i };
+
+        rc = check_attachment(e, &item, &a[i]);
+        if (rc != 0)
+            return rc;
+    }
+    p = key(e, field, flen, SG__MP_HEAD_MAX);
+    if (p == NULL)
+        return SG_ENOMEM;
+    done(e, sg__mp_put_array_head(p, n));
+    for (i = 0; i < n; i++) {
+        size_t need = 1 + 4 * (11 + SG__MP_HEAD_MAX) + a[i].data.len
+            + a[i].mimetype.len + a[i].filename.len + a[i].source_url.len;
+        size_t pairs = (a[i].data.len > 0) + (a[i].mimetype.len > 0)
+            + (a[i].filename.len > 0) + (a[i].source_url.len > 0);
+
+        p = room(e, need);
+        if (p == NULL)
+            return SG_ENOMEM;
+        p = sg__mp_put_map_head(p, pairs);
+        if (a[i].data.len > 0) {
+            p = sg__mp_put_str(p, "data", 4);
+            p = sg__mp_put_bin(p, a[i].data.ptr, a[i].data.len);
+        }
+        if (a[i].mimetype.len > 0) {
+            p = sg__mp_put_str(p, "mimetype", 8);
+            p = sg__mp_put_str(p, a[i].mimetype.ptr, a[i].mimetype.len);
+        }
+        if (a[i].filename.len > 0) {
+            p = sg__mp_put_str(p, "filename", 8);
+            p = sg__mp_put_str(p, a[i].filename.ptr, a[i].filename.len);
+        }
+        if (a[i].source_url.len > 0) {
+            p = sg__mp_put_str(p, "source_url", 10);
+            p = sg__mp_put_str(p, a[i].source_url.ptr,
+                               a[i].source_url.len);
+        }
+        done(e, p);
+    }
+    return 0;
+}
+
+static int
+strv(enc *e, const char *field, size_t flen, sg_strv v)
+{
+    sg__path top = { &sg__path_data, field, flen, 0 };
+    size_t need = SG__MP_HEAD_MAX, i;
+    uint8_t *p;
 
     if (v.n == 0)
         return 0;
     if (v.items == NULL)
-        return sg__error_set(e->err, SG_EINVAL, SG_REASON_NONE, NULL,
-                             "%s: NULL array", field);
+        return null_arg(e, field);
     if (v.n > e->lim->max_array_items)
         return sg__dec_fail(&e->check, SG_REASON_ARRAY_TOO_LONG,
-                            &sg__path_data, field, strlen(field),
+                            &sg__path_data, field, flen,
                             "array of %zu items exceeds max_array_items %u",
                             v.n, e->lim->max_array_items);
     for (i = 0; i < v.n; i++) {
         sg_str s = v.items[i];
-        sg__path top = { &sg__path_data, field, strlen(field), 0 };
         sg__path item = { &top, NULL, 0, i };
 
         if (s.ptr == NULL && s.len > 0)
-            return sg__error_set(e->err, SG_EINVAL, SG_REASON_NONE, NULL,
-                                 "%s[%zu]: NULL string", field, i);
+            return null_arg(e, field);
         if (s.len > e->lim->max_string_bytes)
             return sg__dec_fail(&e->check, SG_REASON_STRING_TOO_LONG, &item,
                                 NULL, 0, "string of %zu bytes exceeds "
@@ -291,13 +344,19 @@ strv(enc *e, const char *field, sg_strv v)
         if (!sg__utf8_valid((const uint8_t *)s.ptr, s.len))
             return sg__dec_fail(&e->check, SG_REASON_INVALID_UTF8, &item,
                                 NULL, 0, "string is not valid UTF-8");
+        need += SG__MP_HEAD_MAX + s.len;
     }
-    key(e, field);
-    e->oom |= msgpack_pack_array(&e->pk, v.n);
+    p = key(e, field, flen, need);
+    if (p == NULL)
+        return SG_ENOMEM;
+    p = sg__mp_put_array_head(p, v.n);
     for (i = 0; i < v.n; i++)
-        put_str(e, v.items[i]);
+        p = sg__mp_put_str(p, v.items[i].ptr, v.items[i].len);
+    done(e, p);
     return 0;
 }
+
+#define TRY(x) do { if ((rc = (x)) != 0) return rc; } while (0)
 
 static int
 encode_inbound(enc *e, const sg_inbound *in)
@@ -305,44 +364,75 @@ encode_inbound(enc *e, const sg_inbound *in)
     const size_t smax = e->lim->max_string_bytes;
     int rc;
 
-#define TRY(x) do { if ((rc = (x)) != 0) return rc; } while (0)
-    TRY(req_str(e, "platform", in->platform, smax, true));
-    TRY(req_str(e, "channel_id", in->channel_id, smax, true));
-    TRY(opt_str(e, "user_id", in->user_id, smax));
-    TRY(opt_str(e, "username", in->username, smax));
-    TRY(opt_str(e, "content", in->content, e->lim->max_text_bytes));
+    TRY(req_str(e, F("platform"), in->platform, smax, true));
+    TRY(req_str(e, F("channel_id"), in->channel_id, smax, true));
+    TRY(opt_str(e, F("user_id"), in->user_id, smax));
+    TRY(opt_str(e, F("username"), in->username, smax));
+    TRY(opt_str(e, F("content"), in->content, e->lim->max_text_bytes));
     if (!in->is_addressed)
-        put_bool(e, "is_addressed", false);
-    TRY(attachments(e, "attachments", in->attachments, in->nattachments,
+        TRY(put_bool(e, F("is_addressed"), false));
+    TRY(attachments(e, F("attachments"), in->attachments, in->nattachments,
                     e->lim->max_attachments));
-    TRY(opt_str(e, "room_name", in->room_name, smax));
+    TRY(opt_str(e, F("room_name"), in->room_name, smax));
     if (!isfinite(in->timestamp) || in->timestamp < 0)
-        return reject(e, SG_REASON_OUT_OF_RANGE, "timestamp", "%s",
+        return reject(e, SG_REASON_OUT_OF_RANGE, F("timestamp"),
                       "must be finite and >= 0");
     if (in->timestamp != 0) {
-        key(e, "timestamp");
-        e->oom |= msgpack_pack_double(&e->pk, in->timestamp);
+        uint8_t *p = key(e, F("timestamp"), SG__MP_HEAD_MAX);
+
+        if (p == NULL)
+            return SG_ENOMEM;
+        done(e, sg__mp_put_double(p, in->timestamp));
     }
-    TRY(opt_str(e, "message_id", in->message_id, smax));
-    TRY(opt_str(e, "reply_to", in->reply_to, smax));
-    TRY(has_str(e, "guild_id", in->has_guild_id, in->guild_id, smax,
-                false));
-    TRY(opt_str(e, "guild_name", in->guild_name, smax));
+    TRY(opt_str(e, F("message_id"), in->message_id, smax));
+    TRY(opt_str(e, F("reply_to"), in->reply_to, smax));
+    TRY(has_str(e, F("guild_id"), in->has_guild_id, in->guild_id, smax));
+    TRY(opt_str(e, F("guild_name"), in->guild_name, smax));
     if (in->is_dm)
-        put_bool(e, "is_dm", true);
-    TRY(strv(e, "member_roles", in->member_roles));
-    TRY(any_field(e, "embeds", in->embeds, false, smax));
+        TRY(put_bool(e, F("is_dm"), true));
+    TRY(strv(e, F("member_roles"), in->member_roles));
+    TRY(any_field(e, F("embeds"), in->embeds, false, smax));
     if (in->member_count < 0 || in->member_count > INT32_MAX)
-        return reject(e, SG_REASON_OUT_OF_RANGE, "member_count", "%s",
+        return reject(e, SG_REASON_OUT_OF_RANGE, F("member_count"),
                       "must be 0 .. 2^31-1");
     if (in->member_count != 0)
-        put_int(e, "member_count", in->member_count);
-    TRY(any_field(e, "reactions", in->reactions, false, smax));
-    TRY(has_str(e, "unified_user_id", in->has_unified_user_id,
-                in->unified_user_id, smax, false));
-    TRY(strv(e, "user_aliases", in->user_aliases));
-    TRY(opt_str(e, "trace_id", in->trace_id, TRACE_ID_MAX));
+        TRY(put_int(e, F("member_count"), in->member_count));
+    TRY(any_field(e, F("reactions"), in->reactions, false, smax));
+    TRY(has_str(e, F("unified_user_id"), in->has_unified_user_id,
+                in->unified_user_id, smax));
+    TRY(strv(e, F("user_aliases"), in->user_aliases));
+    TRY(opt_str(e, F("trace_id"), in->trace_id, TRACE_ID_MAX));
     return 0;
+}
+
+static bool
+str_is(sg_str s, const char *lit, size_t n)
+{
+    return s.len == n && memcmp(s.ptr, lit, n) == 0;
+}
+
+static int
+encode_buttons(enc *e, sg_any v)
+{
+    const uint8_t *p = v.mp, *end = v.mp + v.len;
+    sg__path path = { &sg__path_data, "buttons", 7, 0 };
+    sg_any seen = { NULL, 0 };
+    size_t n = 0;
+    int rc;
+
+    if (v.len == 0 || v.mp == NULL)
+        return reject(e, SG_REASON_MISSING_FIELD, F("buttons"),
+                      "required field is absent");
+    TRY(sg__mp_check_value(&e->check, &p, end, 2, &path));
+    if (p != end)
+        return reject(e, SG_REASON_TRAILING_BYTES, F("buttons"),
+                      "bytes follow the value");
+    p = v.mp;
+    TRY(sg__get_buttons(&e->check, &p, end, &path, &seen, &n));
+    if (seen.len == 0)
+        return reject(e, SG_REASON_MISSING_FIELD, F("buttons"),
+                      "required field is absent");
+    return put_raw(e, F("buttons"), v);
 }
 
 static int
@@ -351,88 +441,58 @@ encode_outbound(enc *e, const sg_outbound *o)
     const size_t smax = e->lim->max_string_bytes;
     const size_t tmax = e->lim->max_text_bytes;
     const char *tname = sg_out_type_name(o->type);
-    bool channel_bound = o->type != SG_OUT_PRESENCE
-        && o->type != SG_OUT_RPC_REQUEST;
     int rc;
 
     if (tname == NULL)
-        return reject(e, SG_REASON_UNKNOWN_TYPE, "type", "%s",
+        return reject(e, SG_REASON_UNKNOWN_TYPE, F("type"),
                       "not an outbound type");
     if (o->type != SG_OUT_MESSAGE) {
-        key(e, "type");
-        e->oom |= msgpack_pack_str_with_body(&e->pk, tname, strlen(tname));
+        sg_str t = { tname, strlen(tname) };
+
+        TRY(put_str(e, F("type"), t));
     }
-    if (channel_bound)
-        TRY(req_str(e, "channel_id", o->channel_id, smax, true));
-    else if (o->type == SG_OUT_RPC_REQUEST)
-        TRY(has_str(e, "channel_id", o->has_channel_id, o->channel_id, smax,
-                    false));
-    TRY(has_str(e, "message_key", o->has_message_key, o->message_key, smax,
-                false));
-    TRY(opt_str(e, "trace_id", o->trace_id, TRACE_ID_MAX));
+    if (o->type == SG_OUT_RPC_REQUEST)
+        TRY(has_str(e, F("channel_id"), o->has_channel_id, o->channel_id,
+                    smax));
+    else if (o->type != SG_OUT_PRESENCE)
+        TRY(req_str(e, F("channel_id"), o->channel_id, smax, true));
+    TRY(has_str(e, F("message_key"), o->has_message_key, o->message_key,
+                smax));
+    TRY(opt_str(e, F("trace_id"), o->trace_id, TRACE_ID_MAX));
     switch (o->type) {
     case SG_OUT_MESSAGE:
-        TRY(req_str(e, "text", o->text, tmax, false));
-        TRY(has_str(e, "reply_to", o->has_reply_to, o->reply_to, smax,
-                    false));
+        TRY(req_str(e, F("text"), o->text, tmax, false));
+        TRY(has_str(e, F("reply_to"), o->has_reply_to, o->reply_to, smax));
         break;
     case SG_OUT_FILE:
         if (o->file_data.ptr == NULL && o->file_data.len == 0)
-            return reject(e, SG_REASON_MISSING_FIELD, "file_data", "%s",
+            return reject(e, SG_REASON_MISSING_FIELD, F("file_data"),
                           "required field is absent");
-        TRY(check_bytes(e, "file_data", o->file_data));
-        key(e, "file_data");
-        put_bytes(e, o->file_data);
-        TRY(check_str(e, "filename", o->filename, smax, false, false));
-        if (!(o->filename.len == 4 && memcmp(o->filename.ptr, "file", 4) == 0))
-        {
-            key(e, "filename");
-            put_str(e, o->filename);
-        }
-        TRY(check_str(e, "mimetype", o->mimetype, smax, false, false));
-        if (!(o->mimetype.len == 24
-              && memcmp(o->mimetype.ptr, "application/octet-stream", 24)
-                  == 0)) {
-            key(e, "mimetype");
-            put_str(e, o->mimetype);
-        }
-        TRY(opt_str(e, "text", o->text, tmax));
+        TRY(put_bytes(e, F("file_data"), o->file_data));
+        TRY(check_str(e, F("filename"), o->filename, smax, false, false));
+        if (!str_is(o->filename, F("file")))
+            TRY(put_str(e, F("filename"), o->filename));
+        TRY(check_str(e, F("mimetype"), o->mimetype, smax, false, false));
+        if (!str_is(o->mimetype, F("application/octet-stream")))
+            TRY(put_str(e, F("mimetype"), o->mimetype));
+        TRY(opt_str(e, F("text"), o->text, tmax));
         break;
-    case SG_OUT_BUTTONS: {
-        const uint8_t *p = o->buttons.mp, *end = p + o->buttons.len;
-        sg__path path = { &sg__path_data, "buttons", 7, 0 };
-        sg_any seen = { NULL, 0 };
-        size_t n = 0;
-
-        TRY(req_str(e, "text", o->text, tmax, false));
-        if (o->buttons.len == 0 || o->buttons.mp == NULL)
-            return reject(e, SG_REASON_MISSING_FIELD, "buttons", "%s",
-                          "required field is absent");
-        TRY(sg__mp_check_value(&e->check, &p, end, 2, &path));
-        if (p != end)
-            return reject(e, SG_REASON_TRAILING_BYTES, "buttons", "%s",
-                          "bytes follow the value");
-        p = o->buttons.mp;
-        TRY(sg__get_buttons(&e->check, &p, end, &path, &seen, &n));
-        if (seen.len == 0)
-            return reject(e, SG_REASON_MISSING_FIELD, "buttons", "%s",
-                          "required field is absent");
-        key(e, "buttons");
-        e->oom |= sg_buf_append(e->out, o->buttons.mp, o->buttons.len) != 0;
+    case SG_OUT_BUTTONS:
+        TRY(req_str(e, F("text"), o->text, tmax, false));
+        TRY(encode_buttons(e, o->buttons));
         break;
-    }
     case SG_OUT_REACTION:
-        TRY(req_str(e, "message_id", o->message_id, smax, true));
-        TRY(req_str(e, "emoji", o->emoji, smax, true));
+        TRY(req_str(e, F("message_id"), o->message_id, smax, true));
+        TRY(req_str(e, F("emoji"), o->emoji, smax, true));
         break;
     case SG_OUT_PRESENCE:
-        TRY(opt_str(e, "text", o->text, smax));
-        TRY(has_str(e, "emoji", o->has_emoji, o->emoji, smax, false));
+        TRY(opt_str(e, F("text"), o->text, smax));
+        TRY(has_str(e, F("emoji"), o->has_emoji, o->emoji, smax));
         break;
     case SG_OUT_RPC_REQUEST:
-        TRY(req_str(e, "rpc_method", o->rpc_method, smax, true));
-        TRY(any_field(e, "rpc_args", o->rpc_args, true, smax));
-        TRY(req_str(e, "reply_key", o->reply_key, smax, true));
+        TRY(req_str(e, F("rpc_method"), o->rpc_method, smax, true));
+        TRY(any_field(e, F("rpc_args"), o->rpc_args, true, smax));
+        TRY(req_str(e, F("reply_key"), o->reply_key, smax, true));
         break;
     default:
         break;
@@ -446,13 +506,13 @@ encode_tools_request(enc *e, const sg_tools_request *r)
     const size_t smax = e->lim->max_string_bytes;
     int rc;
 
-    TRY(req_str(e, "request_id", r->request_id, smax, true));
-    TRY(req_str(e, "tool_name", r->tool_name, smax, true));
-    TRY(any_field(e, "tool_args", r->tool_args, true, smax));
-    TRY(any_field(e, "tool_ctx", r->tool_ctx, true, smax));
-    TRY(req_str(e, "reply_stream", r->reply_stream, smax, true));
+    TRY(req_str(e, F("request_id"), r->request_id, smax, true));
+    TRY(req_str(e, F("tool_name"), r->tool_name, smax, true));
+    TRY(any_field(e, F("tool_args"), r->tool_args, true, smax));
+    TRY(any_field(e, F("tool_ctx"), r->tool_ctx, true, smax));
+    TRY(req_str(e, F("reply_stream"), r->reply_stream, smax, true));
     if (r->deadline_ms != 0)
-        put_int(e, "deadline_ms", r->deadline_ms);
+        TRY(put_int(e, F("deadline_ms"), r->deadline_ms));
     return 0;
 }
 
@@ -462,21 +522,24 @@ encode_tools_reply(enc *e, const sg_tools_reply *r)
     const size_t smax = e->lim->max_string_bytes;
     int rc;
 
-    TRY(req_str(e, "request_id", r->request_id, smax, true));
-    put_bool(e, "ok", r->ok);
-    TRY(any_field(e, "result", r->result, false, e->lim->max_text_bytes));
-    TRY(opt_str(e, "error", r->error, e->lim->max_text_bytes));
-    TRY(attachments(e, "media", r->media, r->nmedia,
+    TRY(req_str(e, F("request_id"), r->request_id, smax, true));
+    TRY(put_bool(e, F("ok"), r->ok));
+    TRY(any_field(e, F("result"), r->result, false,
+                  e->lim->max_text_bytes));
+    TRY(opt_str(e, F("error"), r->error, e->lim->max_text_bytes));
+    TRY(attachments(e, F("media"), r->media, r->nmedia,
                     e->lim->max_array_items));
     return 0;
-#undef TRY
 }
+
+#undef TRY
 
 int
 sg_envelope_encode(const sg_envelope *env, sg_buf *out, sg_error *err)
 {
-    sg_limits lim = sg_limits_default();
+    const sg_limits *lim = &sg__limits_default;
     size_t start, body;
+    uint8_t *p;
     enc e;
     int rc;
 
@@ -485,21 +548,32 @@ sg_envelope_encode(const sg_envelope *env, sg_buf *out, sg_error *err)
                              "env or out is NULL");
     start = out->len;
     e.out = out;
-    e.lim = &lim;
+    e.lim = lim;
     e.err = err;
     e.pairs = 0;
-    e.oom = 0;
-    msgpack_packer_init(&e.pk, out, buf_write);
-    sg__dec_init(&e.check, &lim, out->mem, NULL, SG_EINVALID, err);
+    sg__dec_init(&e.check, lim, out->mem, NULL, SG_EINVALID, err);
 
     if (env->schema_version != 1) {
-        rc = reject(&e, SG_REASON_UNKNOWN_VERSION, "schema_version", "%s",
+        rc = reject(&e, SG_REASON_UNKNOWN_VERSION, F("schema_version"),
                     "only schema version 1 is known");
         goto done;
     }
-    /* A map 16 header, patched (or shrunk to a fixmap) at the end. */
-    e.oom |= sg_buf_append(out, "\xde\0\0", 3) != 0;
-    put_int(&e, "schema_version", 1);
+    /*
+     * A map 16 header, patched at the end, or shrunk to a fixmap when the
+     * pairs are few (the body moves back two bytes).
+     */
+    p = room(&e, 3 + 16 + 1);
+    if (p == NULL) {
+        rc = SG_ENOMEM;
+        goto done;
+    }
+    p[0] = 0xde;
+    p[1] = 0;
+    p[2] = 0;
+    done(&e, p + 3);
+    rc = put_int(&e, F("schema_version"), 1);
+    if (rc != 0)
+        goto done;
     switch (env->kind) {
     case SG_KIND_INBOUND:
         rc = encode_inbound(&e, &env->u.in);
@@ -518,9 +592,6 @@ sg_envelope_encode(const sg_envelope *env, sg_buf *out, sg_error *err)
                            "unknown envelope kind %d", (int)env->kind);
         break;
     }
-    if (rc == 0 && e.oom)
-        rc = sg__error_set(err, SG_ENOMEM, SG_REASON_NONE, NULL,
-                           "out of memory while encoding");
     if (rc != 0)
         goto done;
     body = out->len - start - 3;
@@ -532,10 +603,10 @@ sg_envelope_encode(const sg_envelope *env, sg_buf *out, sg_error *err)
         out->data[start + 1] = (uint8_t)(e.pairs >> 8);
         out->data[start + 2] = (uint8_t)e.pairs;
     }
-    if (out->len - start > lim.max_entry_bytes)
+    if (out->len - start > lim->max_entry_bytes)
         rc = sg__error_set(err, SG_EINVALID, SG_REASON_ENTRY_TOO_LARGE,
                            "data", "%zu bytes exceed max_entry_bytes %zu",
-                           out->len - start, lim.max_entry_bytes);
+                           out->len - start, lim->max_entry_bytes);
 done:
     sg__dec_destroy(&e.check);
     if (rc != 0)
