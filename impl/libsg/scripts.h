@@ -1,0 +1,44 @@
+/*
+ * The Lua scripts of the stream runtime (scripts.c), and the result codes
+ * they return. Each script is atomic: Redis runs it to the end before any
+ * other command, so every check it makes still holds when it acts.
+ */
+#ifndef SG_SCRIPTS_H
+#define SG_SCRIPTS_H
+
+#include "sg/conn.h"
+
+/* Per-entry result codes of sg__begin and sg__settle. */
+enum {
+    SG__R_OK = 0,          /* begin: go ahead; settle: done as asked */
+    SG__R_BUSY = 1,        /* begin: the lock holds another token */
+    SG__R_NOT_OWNER = 2,   /* not pending, or pending at another consumer */
+    SG__R_ALREADY_SENT = 3, /* outbound: completion marker set; acked */
+    SG__R_DUPLICATE = 4,   /* outbound: claim held by another entry; acked */
+    SG__R_UNKNOWN_SEND = 5, /* outbound: claim held by this entry; DLQ+ack */
+    SG__R_LOST = 6,        /* settle: the lock no longer holds our token */
+    SG__R_RETRY = 7,       /* settle F: failure recorded, left pending */
+    SG__R_DEAD = 8,        /* settle F/D: dead-lettered and acked */
+    SG__R_REQUEUED = 9,    /* settle Q: copied to the stream end, acked */
+    SG__R_BEFORE = 10      /* settle resend: an earlier send did it */
+};
+
+/* Flags of one begin or settle operation (ARGV, decimal). */
+enum {
+    SG__F_LOCK = 1,        /* a lock key follows in KEYS */
+    SG__F_KEY2 = 2,        /* a second key follows in KEYS */
+    SG__F_RELEASE = 4,     /* release the lock when the entry ends here */
+    SG__F_RESEND = 8       /* resent after a lost reply */
+};
+
+/* The scripts, each with its SHA-1; caller storage, nothing to free. */
+typedef struct sg__scripts {
+    sg_script begin;
+    sg_script settle;
+    sg_script renew;
+    sg_script autoclaim;
+} sg__scripts;
+
+void sg__scripts_init(sg__scripts *s);
+
+#endif /* SG_SCRIPTS_H */
