@@ -1,8 +1,9 @@
 /*
  * test_vectors.c: every codec vector of protocol/vectors/ (format in its
- * README.md). An ok vector must decode to its canonical JSON envelope and
- * survive encode -> decode unchanged; a reject vector must be rejected with
- * its reason and path. Every failing vector is named.
+ * README.md). An ok vector must decode to its canonical JSON envelope,
+ * survive encode -> decode unchanged, and give the same canonical JSON
+ * back through sg_envelope_from_json(); a reject vector must be rejected
+ * with its reason and path. Every failing vector is named.
  */
 /* sg-test-labels: vectors */
 #define _POSIX_C_SOURCE 200809L
@@ -154,6 +155,21 @@ check_ok(run *r, const char *name, const sg_envelope *env,
     }
     if (!sg_envelope_equal(env, again)) {
         failed(r, name, "encode -> decode changed the envelope");
+        goto out;
+    }
+    /* The JSON bridge both ways gives back the same canonical text. */
+    sg_envelope_free(again);
+    again = NULL;
+    if (sg_envelope_from_json(env->kind, (const char *)js.data, js.len, NULL,
+                              &again, &err) != 0) {
+        failed(r, name, "from_json of the canonical JSON failed: %s %s",
+               sg_reason_name(err.reason), err.msg);
+        goto out;
+    }
+    sg_buf_reset(&mp);
+    if (sg_envelope_to_json(again, &mp, &err) != 0 || mp.len != js.len
+        || memcmp(mp.data, js.data, js.len) != 0) {
+        failed(r, name, "JSON -> envelope -> JSON changed the text");
         goto out;
     }
     ok = 1;

@@ -40,19 +40,23 @@ int sg_envelope_to_json(const sg_envelope *env, sg_buf *out, sg_error *err);
 /*
  * Builds an envelope of `kind` from JSON text json[0..len) (need not be
  * NUL-terminated). The text is turned into the msgpack map it stands for
- * (objects to maps in key order, integral numbers without fraction or
- * exponent to ints, other numbers to float 64, {"$bin": "<base64>"} to
- * bin) and decoded exactly like sg_envelope_decode_data(), so it is checked
- * with the same reasons, paths and limits. Before any of that, and before
- * the text is parsed, three checks with path `data`: text longer than
- * max_entry_bytes is rejected with entry_too_large, text that is not JSON
- * with invalid_json, and text nested more than max_depth + 1 levels deep
- * (one more than msgpack, for {"$bin": ...}) with too_deep. A top level
- * that is not an object is rejected with not_map.
+ * (objects to maps in key order, numbers without fraction or exponent that
+ * fit 64 bits to ints, other numbers to float 64, {"$bin": "<base64>"}
+ * with strict base64 to bin, any other object to a map) and decoded
+ * exactly like sg_envelope_decode_data(), so it is checked with the same
+ * reasons, paths and limits. Before that, with path `data`: text longer
+ * than max_entry_bytes is rejected with entry_too_large; text nested more
+ * than max_depth + 1 levels deep (one more than msgpack, for {"$bin": ...})
+ * with too_deep, before it is parsed; text that is not one JSON value (as
+ * cJSON reads it; whitespace may follow) with invalid_json; and a value
+ * that is not an object with not_map.
  *
  * On success *out is a new envelope that owns everything it points to
  * (the text may be freed at once); free it with sg_envelope_free(). On
  * failure returns SG_EDECODE, SG_ENOMEM or SG_EINVAL and *out is NULL.
+ * Memory comes from opts->mem, except cJSON's parse tree, which cJSON
+ * allocates through its own global hooks (malloc unless the program set
+ * cJSON_InitHooks).
  */
 int sg_envelope_from_json(sg_kind kind, const char *json, size_t len,
                           const sg_decode_opts *opts, sg_envelope **out,
