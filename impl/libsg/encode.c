@@ -219,6 +219,11 @@ any_field(enc *e, const char *field, size_t flen, sg_any v, bool maps_only,
     rc = sg__check_span(&e->check, v, &path, maps_only, strmax, &is_nil);
     if (rc != 0 || is_nil)
         return rc;
+    /* A *map* field's default is {}: an empty map is left out too, so
+       that absent and {} encode alike (sg_envelope_equal holds them
+       equal). */
+    if (maps_only && v.len == 1 && v.mp[0] == 0x80)
+        return 0;
     return put_raw(e, field, flen, v);
 }
 
