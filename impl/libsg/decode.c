@@ -127,7 +127,7 @@ decode_pairs(sg__dec *d, sg_kind kind, const sg__pair *pairs, uint32_t n,
 
 static int
 decode_map(sg__dec *d, sg_kind kind, const uint8_t *p, const uint8_t *end,
-           sg_envelope *env)
+           sg_envelope *env, bool fast)
 {
     static const sg__field_fn field_of[] = {
         sg__inbound_field, sg__outbound_field, sg__tools_request_field,
@@ -137,7 +137,7 @@ decode_map(sg__dec *d, sg_kind kind, const uint8_t *p, const uint8_t *end,
     sg__mp_obj o;
     int rc;
 
-    if (kind == SG_KIND_INBOUND) {
+    if (kind == SG_KIND_INBOUND && fast) {
         rc = sg__decode_inbound_fast(d, p, end, env);
         if (rc <= 0)
             return rc;
@@ -193,7 +193,7 @@ kind_valid(sg_kind kind)
 
 int
 sg__decode_data(sg_kind kind, const uint8_t *data, size_t len,
-                const sg_decode_opts *opts, bool copy, sg_envelope **out,
+                const sg_decode_opts *opts, unsigned flags, sg_envelope **out,
                 sg_error *err)
 {
     sg_decode_opts defaults;
@@ -225,7 +225,7 @@ sg__decode_data(sg_kind kind, const uint8_t *data, size_t len,
     if (h == NULL)
         return sg__error_set(err, SG_ENOMEM, SG_REASON_NONE, NULL,
                              "out of memory");
-    if (copy && len > 0) {
+    if ((flags & SG__DECODE_COPY) && len > 0) {
         uint8_t *own = sg__arena_alloc(&h->arena, len);
 
         if (own == NULL) {
@@ -237,7 +237,8 @@ sg__decode_data(sg_kind kind, const uint8_t *data, size_t len,
         data = own;
     }
     sg__dec_init(&d, &opts->limits, mem, &h->arena, SG_EDECODE, err);
-    rc = decode_map(&d, kind, data, data + len, &h->env);
+    rc = decode_map(&d, kind, data, data + len, &h->env,
+                    (flags & SG__DECODE_EXACT) == 0);
     sg__dec_destroy(&d);
     if (rc != 0) {
         sg_envelope_free(&h->env);
@@ -254,7 +255,7 @@ sg_envelope_decode_data(sg_kind kind, const void *data, size_t len,
                         const sg_decode_opts *opts, sg_envelope **out,
                         sg_error *err)
 {
-    return sg__decode_data(kind, data, len, opts, false, out, err);
+    return sg__decode_data(kind, data, len, opts, 0, out, err);
 }
 
 /*
@@ -351,7 +352,7 @@ sg_envelope_decode(sg_kind kind, const sg_entry *entry,
         return sg__error_set(err, SG_EDECODE, SG_REASON_INVALID_UTF8,
                              "trace_id", "string is not valid UTF-8");
     rc = sg__decode_data(kind, (const uint8_t *)data->ptr, data->len, opts,
-                         false, out, err);
+                         0, out, err);
     if (rc != 0)
         return rc;
     if (ts != NULL)

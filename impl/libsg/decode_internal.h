@@ -195,13 +195,18 @@ int sg__decode_tools_request(sg__dec *d, const sg__pair *pairs, uint32_t n,
 int sg__decode_tools_reply(sg__dec *d, const sg__pair *pairs, uint32_t n,
                            const uint8_t *end, sg_envelope *env);
 
+/* Flags of sg__decode_data. */
+#define SG__DECODE_COPY  1u     /* copy the bytes into the envelope first */
+#define SG__DECODE_EXACT 2u     /* no fast path: the three steps only */
+
 /*
- * Decodes data[0..len) into a new envelope; with copy, the bytes are first
- * copied into the envelope's arena so that it owns them.
+ * Decodes data[0..len) into a new envelope, as sg_envelope_decode_data()
+ * does with flags 0. SG__DECODE_EXACT exists for tests that hold the fast
+ * path to the exact reading.
  */
 int sg__decode_data(sg_kind kind, const uint8_t *data, size_t len,
-                    const sg_decode_opts *opts, bool copy, sg_envelope **out,
-                    sg_error *err);
+                    const sg_decode_opts *opts, unsigned flags,
+                    sg_envelope **out, sg_error *err);
 
 /* The limits of SPEC section 5. */
 extern const sg_limits sg__limits_default;

@@ -388,7 +388,8 @@ sg_envelope_from_json(sg_kind kind, const char *json, size_t len,
         return sg__error_set(err, SG_ENOMEM, SG_REASON_NONE, NULL,
                              "out of memory");
     }
-    rc = sg__decode_data(kind, mp.data, mp.len, opts, true, out, err);
+    rc = sg__decode_data(kind, mp.data, mp.len, opts, SG__DECODE_COPY, out,
+                         err);
     sg_buf_destroy(&mp);
     return rc;
 }
