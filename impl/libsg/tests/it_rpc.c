@@ -417,7 +417,8 @@ static void test_sg_rpc_call_timeout_then_late_reply_reaches_no_one(
     assert_int_equal(sg_rpc_call(w->rpc, &rq, on_outcome, &first, NULL), 0);
     assert_true(sgt_loop_until(w->base, is_done, &first, 5000));
     assert_int_equal(first.status, SG_ETIMEOUT);
-    assert_true(first.at_ms - started >= 300);
+    /* Redis ends the BLPOP; allow for clocks a few ms apart. */
+    assert_true(first.at_ms - started >= 300 - 10);
     assert_true(first.at_ms - started < 1500);
     snprintf(late_key, sizeof late_key, "%s", first.key);
 
