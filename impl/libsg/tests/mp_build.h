@@ -241,4 +241,17 @@ str_eq(sg_str s, const char *lit)
     return s.len == strlen(lit) && (s.len == 0 || memcmp(s.ptr, lit, s.len) == 0);
 }
 
+/* Whether needle[0..n) occurs in hay[0..len) (memmem is not C11). */
+static inline int
+bytes_contain(const uint8_t *hay, size_t len, const char *needle, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i + n <= len; i++) {
+        if (memcmp(hay + i, needle, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 #endif /* SG_TEST_MP_BUILD_H */
