@@ -121,7 +121,8 @@ static void copy_str(char *dst, size_t cap, sg_str s)
 {
     size_t n = s.len < cap - 1 ? s.len : cap - 1;
 
-    memcpy(dst, s.ptr, n);
+    if (n > 0)
+        memcpy(dst, s.ptr, n);
     dst[n] = '\0';
 }
 
