@@ -53,6 +53,12 @@ static void arm(job *j, int delay_ms)
 {
     struct timeval tv;
 
+    /*
+     * libevent counts a timer from the time it cached when the loop
+     * woke; a run can end long after that, and the interval must count
+     * from its real end (SG-SCHED-001).
+     */
+    event_base_update_cache_time(j->s->base);
     sg__ms_to_tv((uint64_t)delay_ms, &tv);
     evtimer_add(j->ev, &tv);
 }

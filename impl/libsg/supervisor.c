@@ -59,6 +59,8 @@ static void after(stask *t, int delay_ms)
 {
     struct timeval tv;
 
+    /* From the real end of the run, not from when the loop woke. */
+    event_base_update_cache_time(t->sup->base);
     sg__ms_to_tv((uint64_t)delay_ms, &tv);
     evtimer_add(t->restart_ev, &tv);
 }
