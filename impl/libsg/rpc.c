@@ -311,7 +311,7 @@ static void on_xadd(sg_conn *conn, int status, const sg_reply *reply,
     char secs[32];
     uint64_t now;
     waiter *w;
-    int rc, n;
+    int rc, n, tries;
 
     (void)conn;
     if (c->done) {
@@ -331,17 +331,10 @@ static void on_xadd(sg_conn *conn, int status, const sg_reply *reply,
         call_unref(c);
         return;
     }
-    w = waiter_take(rpc);
-    if (w == NULL) {
-        fail(c, SG_ENOMEM, "no waiting connection", NULL);
-        call_unref(c);
-        return;
-    }
     /* BLPOP takes seconds, with a fraction since Redis 6. */
     n = snprintf(secs, sizeof secs, "%.3f",
                  (double)(c->deadline_ms - now) / 1000.0);
     if (n < 0 || (size_t)n >= sizeof secs) {
-        waiter_give(rpc, w);
         fail(c, SG_EINVAL, "bad timeout", NULL);
         call_unref(c);
         return;
@@ -349,17 +342,33 @@ static void on_xadd(sg_conn *conn, int status, const sg_reply *reply,
     argv[0] = "BLPOP";
     argv[1] = c->key;
     argv[2] = secs;
-    c->w = w;
-    rc = sg_conn_command_timeout(w->conn,
-                                 (int)(c->deadline_ms - now) +
-                                     2 * rpc->grace_ms + 1000,
-                                 on_blpop, c, 3, argv, NULL);
-    if (rc != 0) {
+    /*
+     * An idle connection may be down, waiting to reconnect after Redis
+     * went away; then a fresh one is tried, which accepts commands while
+     * it connects.
+     */
+    for (tries = 0;; tries++) {
+        w = waiter_take(rpc);
+        if (w == NULL) {
+            fail(c, SG_ENOMEM, "no waiting connection", NULL);
+            call_unref(c);
+            return;
+        }
+        c->w = w;
+        rc = sg_conn_command_timeout(w->conn,
+                                     (int)(c->deadline_ms - now) +
+                                         2 * rpc->grace_ms + 1000,
+                                     on_blpop, c, 3, argv, NULL);
+        if (rc == 0)
+            break;
         c->w = NULL;
         waiter_close(rpc, w);
-        fail(c, rc, "BLPOP", sg_strerror(rc));
-        call_unref(c);
-        return;
+        /* After max_idle + 1 tries, a fresh connection has failed too. */
+        if (rc != SG_ECLOSED || tries >= rpc->max_idle) {
+            fail(c, rc, "BLPOP", sg_strerror(rc));
+            call_unref(c);
+            return;
+        }
     }
     /* The XADD's reference passes to the BLPOP. */
 }
