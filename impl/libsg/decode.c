@@ -237,8 +237,10 @@ sg__decode_data(sg_kind kind, const uint8_t *data, size_t len,
         data = own;
     }
     sg__dec_init(&d, &opts->limits, mem, &h->arena, SG_EDECODE, err);
+    /* The fast path's fallback resets the arena, which would lose a copy
+       of the input made there: copies take the exact path only. */
     rc = decode_map(&d, kind, data, data + len, &h->env,
-                    (flags & SG__DECODE_EXACT) == 0);
+                    (flags & (SG__DECODE_EXACT | SG__DECODE_COPY)) == 0);
     sg__dec_destroy(&d);
     if (rc != 0) {
         sg_envelope_free(&h->env);

@@ -308,38 +308,118 @@ fast_strv(sg__dec *d, const uint8_t **pp, const uint8_t *end, sg_strv *out)
     return 0;
 }
 
-/*
- * A value left to the exact helpers: steps B and C on it alone, then the
- * reader of its field (NULL for an unknown key).
- */
-static int
-fast_value(sg__dec *d, int f, const uint8_t **pp, const uint8_t *end,
-           const sg__path *path, sg_inbound *in)
+/* An *any* field (or nil): its bytes, when the quick check passes. */
+SG__HOT_INLINE bool
+fast_any(const sg_limits *lim, const uint8_t **pp, const uint8_t *end,
+         sg_any *out)
 {
     const uint8_t *start = *pp;
-    int rc = sg__mp_check_value(d, pp, end, 2, path);
 
-    if (rc != 0)
-        return rc == SG_ENOMEM ? rc : FAST_GIVE_UP;
-    *pp = start;
-    switch (f) {
-    case F_ATTACHMENTS:
-        rc = sg__get_attachments(d, pp, end, path, d->lim->max_attachments,
-                                 &in->attachments, &in->nattachments);
-        break;
-    case F_EMBEDS:
-        rc = sg__get_any(d, pp, end, path, false, d->lim->max_string_bytes,
-                         &in->embeds);
-        break;
-    case F_REACTIONS:
-        rc = sg__get_any(d, pp, end, path, false, d->lim->max_string_bytes,
-                         &in->reactions);
-        break;
-    default:
-        rc = sg__check_any(d, pp, end, path, d->lim->max_string_bytes);
-        break;
+    if (*start == 0xc0) {
+        (*pp)++;
+        return true;
     }
-    return rc == 0 || rc == SG_ENOMEM ? rc : FAST_GIVE_UP;
+    if (!sg__fast_any(lim, pp, end, 2, lim->max_string_bytes))
+        return false;
+    out->mp = start;
+    out->len = (size_t)(*pp - start);
+    return true;
+}
+
+/*
+ * Attachments (or nil): maps of the four known keys only, data as bin;
+ * anything else (base64 data, other keys) is left to the exact reading.
+ */
+static int
+fast_attachments(sg__dec *d, const uint8_t **pp, const uint8_t *end,
+                 sg_inbound *in)
+{
+    const sg_limits *lim = d->lim;
+    const size_t smax = lim->max_string_bytes;
+    sg_attachment *items;
+    const uint8_t *p = *pp;
+    size_t n, i, j;
+
+    if (*p == 0xc0 || (*p == 0x90 && lim->max_depth >= 2)) {
+        *pp = p + 1;
+        return 0;
+    }
+    if ((*p & 0xf0) != 0x90 || lim->max_depth < 3)
+        return FAST_GIVE_UP;
+    n = *p++ & 0x0f;
+    if (n > lim->max_attachments || n > lim->max_array_items
+        || n > (size_t)(end - p))
+        return FAST_GIVE_UP;
+    items = sg__arena_alloc(d->arena, n * sizeof(*items));
+    if (items == NULL)
+        return sg__dec_nomem(d);
+    memset(items, 0, n * sizeof(*items));
+    for (i = 0; i < n; i++) {
+        unsigned seen = 0;
+        size_t pairs;
+
+        if (p >= end || (*p & 0xf0) != 0x80)
+            return FAST_GIVE_UP;
+        pairs = *p++ & 0x0f;
+        for (j = 0; j < pairs; j++) {
+            const uint8_t *k = p;
+            size_t klen;
+            unsigned bit;
+            bool present = false, ok;
+
+            if (end - p < 2 || (*k & 0xe0) != 0xa0)
+                return FAST_GIVE_UP;
+            klen = *k & 0x1f;
+            if (klen > (size_t)(end - p) - 2)
+                return FAST_GIVE_UP;
+            p += 1 + klen;
+            k++;
+            if (klen == 4 && memcmp(k, "data", 4) == 0) {
+                size_t len;
+
+                bit = 1;
+                if (*p == 0xc0) {
+                    p++;
+                    ok = true;
+                } else if (*p == 0xc4 && end - p >= 2) {
+                    len = p[1];
+                    ok = len <= (size_t)(end - p) - 2
+                        && len <= lim->max_binary_bytes;
+                    items[i].data.ptr = len ? p + 2 : NULL;
+                    items[i].data.len = len;
+                    p += 2 + len;
+                } else if (*p == 0xc5 && end - p >= 3) {
+                    len = sg__mp_be16(p + 1);
+                    ok = len <= (size_t)(end - p) - 3
+                        && len <= lim->max_binary_bytes;
+                    items[i].data.ptr = p + 3;
+                    items[i].data.len = len;
+                    p += 3 + len;
+                } else {
+                    ok = false;
+                }
+            } else if (klen == 8 && memcmp(k, "mimetype", 8) == 0) {
+                bit = 2;
+                ok = fast_str(&p, end, smax, &items[i].mimetype, &present);
+            } else if (klen == 8 && memcmp(k, "filename", 8) == 0) {
+                bit = 4;
+                ok = fast_str(&p, end, smax, &items[i].filename, &present);
+            } else if (klen == 10 && memcmp(k, "source_url", 10) == 0) {
+                bit = 8;
+                ok = fast_str(&p, end, smax, &items[i].source_url,
+                              &present);
+            } else {
+                return FAST_GIVE_UP;
+            }
+            if (!ok || (seen & bit) || p > end)
+                return FAST_GIVE_UP;
+            seen |= bit;
+        }
+    }
+    in->attachments = items;
+    in->nattachments = n;
+    *pp = p;
+    return 0;
 }
 
 int
@@ -352,7 +432,6 @@ sg__decode_inbound_fast(sg__dec *d, const uint8_t *p, const uint8_t *end,
     uint32_t seen = 0, n, i;
     bool have_platform = false, have_channel = false, ok = true, present;
     sg__keyset ks;
-    sg__path child;
     int rc = 0;
 
     if (p == end)
@@ -369,8 +448,6 @@ sg__decode_inbound_fast(sg__dec *d, const uint8_t *p, const uint8_t *end,
     if (n > lim->max_map_pairs || n > (size_t)(end - p) / 2)
         return FAST_GIVE_UP;
     sg__keyset_init(&ks, n);
-    child.up = &sg__path_data;
-    child.index = 0;
     for (i = 0; i < n; i++) {
         const uint8_t *k = p;
         size_t klen;
@@ -510,21 +587,18 @@ sg__decode_inbound_fast(sg__dec *d, const uint8_t *p, const uint8_t *end,
             }
             break;
         case F_ATTACHMENTS:
-            /* No attachments is the common case. */
-            if ((*p == 0x90 && lim->max_depth >= 2) || *p == 0xc0) {
-                p++;
-                break;
-            }
-            child.key = (const char *)k + 1;
-            child.keylen = klen;
-            rc = fast_value(d, f, &p, end, &child, in);
+            rc = fast_attachments(d, &p, end, in);
+            break;
+        case F_EMBEDS:
+            ok = fast_any(lim, &p, end, &in->embeds);
+            break;
+        case F_REACTIONS:
+            ok = fast_any(lim, &p, end, &in->reactions);
             break;
         default:
-            if (klen > smax)
-                goto give_up;
-            child.key = (const char *)k + 1;
-            child.keylen = klen;
-            rc = fast_value(d, f, &p, end, &child, in);
+            /* An unknown key: the generic checks of an *any* value. */
+            ok = klen <= smax
+                && sg__fast_any(lim, &p, end, 2, smax);
             break;
         }
         if (!ok || rc != 0)

@@ -128,6 +128,15 @@ int sg__mp_check_value(sg__dec *d, const uint8_t **pp, const uint8_t *end,
 int sg__mp_check_pairs(sg__dec *d, const uint8_t **pp, const uint8_t *end,
                        uint32_t pairs, sg__field_fn field_of, sg__pair *out);
 
+/*
+ * Steps B and C at once on one *any* value at *pp at `depth`, with every
+ * str within strmax: true when it passes both (and *pp is moved past it);
+ * false for any problem, and also for what this quick check leaves to the
+ * exact reading (maps of more than 16 pairs). Used by the fast paths.
+ */
+bool sg__fast_any(const sg_limits *lim, const uint8_t **pp,
+                  const uint8_t *end, uint32_t depth, size_t strmax);
+
 /* --- step C: field tables (decode_field.c) ------------------------------ */
 
 #define SG__NONEMPTY 1u         /* an empty string is invalid_value */

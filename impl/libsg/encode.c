@@ -209,6 +209,7 @@ any_field(enc *e, const char *field, size_t flen, sg_any v, bool maps_only,
           size_t strmax)
 {
     sg__path path = { &sg__path_data, field, flen, 0 };
+    const uint8_t *p;
     bool is_nil = false;
     int rc;
 
@@ -216,9 +217,20 @@ any_field(enc *e, const char *field, size_t flen, sg_any v, bool maps_only,
         return 0;
     if (v.mp == NULL)
         return null_arg(e, field);
-    rc = sg__check_span(&e->check, v, &path, maps_only, strmax, &is_nil);
-    if (rc != 0 || is_nil)
-        return rc;
+    p = v.mp;
+    if (v.mp[0] == 0xc0 && v.len == 1)
+        return 0;
+    /* The quick check passes nearly always; the exact one finds out what
+       is wrong when it does not. */
+    if (!(sg__fast_any(e->lim, &p, v.mp + v.len, 2, strmax)
+          && p == v.mp + v.len
+          && (!maps_only || (v.mp[0] & 0xf0) == 0x80 || v.mp[0] == 0xde
+              || v.mp[0] == 0xdf))) {
+        rc = sg__check_span(&e->check, v, &path, maps_only, strmax,
+                            &is_nil);
+        if (rc != 0 || is_nil)
+            return rc;
+    }
     /* A *map* field's default is {}: an empty map is left out too, so
        that absent and {} encode alike (sg_envelope_equal holds them
        equal). */

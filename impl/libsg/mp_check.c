@@ -81,7 +81,7 @@ check_map(sg__dec *d, const uint8_t **pp, const uint8_t *end, uint32_t pairs,
     child.up = path;
     child.index = 0;
     for (i = 0; i < pairs; i++) {
-        sg_str key;
+        sg_str key = { NULL, 0 };
         bool dup;
 
         rc = check_key(d, pp, end, path, &key);
@@ -172,7 +172,7 @@ sg__mp_check_pairs(sg__dec *d, const uint8_t **pp, const uint8_t *end,
     child.index = 0;
     for (i = 0; i < pairs; i++) {
         const uint8_t *val;
-        sg_str key;
+        sg_str key = { NULL, 0 };
         bool dup;
         int f;
 
