@@ -95,7 +95,7 @@ struct sg_conn {
     sg__cmd *tail;
     uint64_t sent;
 
-    sg_script *scripts;     /* copies; their bodies are the callers' */
+    sg_script *scripts;     /* our own copies, name and body included */
     size_t nscripts;
     size_t capscripts;
 };
@@ -768,6 +768,7 @@ int sg_conn_new_like(const sg_conn *like, const char *name,
 static void conn_destroy(sg_conn *c)
 {
     redisAsyncContext *ac = c->ac;
+    size_t i;
 
     c->freeing = 1;
     c->ac = NULL;
@@ -797,6 +798,8 @@ static void conn_destroy(sg_conn *c)
         ac->data = NULL;
         redisAsyncFree(ac);
     }
+    for (i = 0; i < c->nscripts; i++)
+        mem_free(c->mem, (void *)(uintptr_t)c->scripts[i].name);
     mem_free(c->mem, c->scripts);
     mem_free(c->mem, c);
 }
@@ -880,36 +883,57 @@ void sg_script_init(sg_script *s, const char *name, const char *body)
     sg__sha1_hex(body, s->body_len, s->sha);
 }
 
-/* Adds s to the scripts loaded at each connect. 1 if new, 0, or SG_E... */
-static int remember_script(sg_conn *c, const sg_script *s)
+/*
+ * The connection's own copy of s (name and body included), made on first
+ * sight: it is loaded again at each connect, and EVAL fallbacks send its
+ * body, so the caller's script need not outlive the call. *added is 1 when
+ * the copy is new. NULL when out of memory.
+ */
+static const sg_script *remember_script(sg_conn *c, const sg_script *s,
+                                        int *added)
 {
-    size_t i;
+    size_t i, nlen = strlen(s->name);
+    sg_script *d;
+    char *copy;
 
+    *added = 0;
     for (i = 0; i < c->nscripts; i++)
         if (memcmp(c->scripts[i].sha, s->sha, 40) == 0)
-            return 0;
+            return &c->scripts[i];
     if (c->nscripts == c->capscripts) {
         size_t cap = c->capscripts ? c->capscripts * 2 : 8;
         sg_script *grown = c->mem->realloc(c->scripts, cap * sizeof *grown,
                                            c->mem->ud);
 
         if (grown == NULL)
-            return SG_ENOMEM;
+            return NULL;
         c->scripts = grown;
         c->capscripts = cap;
     }
-    c->scripts[c->nscripts++] = *s;
-    return 1;
+    copy = mem_alloc(c->mem, nlen + 1 + s->body_len + 1);
+    if (copy == NULL)
+        return NULL;
+    memcpy(copy, s->name, nlen + 1);
+    memcpy(copy + nlen + 1, s->body, s->body_len);
+    copy[nlen + 1 + s->body_len] = '\0';
+    d = &c->scripts[c->nscripts++];
+    d->name = copy;
+    d->body = copy + nlen + 1;
+    d->body_len = s->body_len;
+    memcpy(d->sha, s->sha, sizeof d->sha);
+    *added = 1;
+    return d;
 }
 
 int sg_conn_eval(sg_conn *c, const sg_script *s, sg_reply_fn *fn, void *ud,
                  int nkeys, int nargs, const char *const *args,
                  const size_t *lens)
 {
+    const sg_script *own;
     size_t extra, bytes = 0;
     sg__cmd *cmd;
     char *p;
-    int i, rc;
+    int i, rc, added;
 
     if (nkeys < 0 || nargs < nkeys)
         return SG_EINVAL;
@@ -923,7 +947,6 @@ int sg_conn_eval(sg_conn *c, const sg_script *s, sg_reply_fn *fn, void *ud,
     if (cmd == NULL)
         return SG_ENOMEM;
     cmd->has_script = 1;
-    cmd->script = *s;
     cmd->nkeys = nkeys;
     cmd->nargs = nargs;
     cmd->args = (const char **)(void *)(cmd + 1);
@@ -938,13 +961,14 @@ int sg_conn_eval(sg_conn *c, const sg_script *s, sg_reply_fn *fn, void *ud,
         cmd->lens[i] = n;
         p += n;
     }
-    rc = remember_script(c, s);
-    if (rc < 0) {
+    own = remember_script(c, s, &added);
+    if (own == NULL) {
         mem_free(c->mem, cmd);
-        return rc;
+        return SG_ENOMEM;
     }
-    if (rc == 1)
-        send_script_load(c, s);
+    cmd->script = *own;
+    if (added)
+        send_script_load(c, own);
     rc = write_script(c, cmd, 0);
     if (rc != 0)
         mem_free(c->mem, cmd);

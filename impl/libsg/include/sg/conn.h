@@ -241,9 +241,9 @@ int sg_conn_command_timeout(sg_conn *conn, int timeout_ms, sg_reply_fn *fn,
 /* ---- scripts ------------------------------------------------------------ */
 
 /*
- * A Lua script. Caller storage, nothing to free; connections copy the
- * struct, but name and body must outlive every connection that ran the
- * script (string literals in practice).
+ * A Lua script. Caller storage, nothing to free. name and body are read
+ * during calls only: a connection keeps its own copy of every script it
+ * ran.
  */
 typedef struct sg_script {
     const char *name;  /* for log lines */
@@ -260,9 +260,9 @@ void sg_script_init(sg_script *s, const char *name, const char *body);
  * nkeys arguments are the script's KEYS and the rest its ARGV, with byte
  * lengths lens (NULL: C strings). Falls back to EVAL on NOSCRIPT (see the
  * top of this file); fn sees only the final reply. The connection
- * remembers the script (a copy of s) and loads it again on every
- * reconnect; the first call of a script on a connection also sends its
- * SCRIPT LOAD, in the same write. Returns and calls back as
+ * remembers the script (a copy of s and its body) and loads it again on
+ * every reconnect; the first call of a script on a connection also sends
+ * its SCRIPT LOAD, in the same write. Returns and calls back as
  * sg_conn_command().
  */
 int sg_conn_eval(sg_conn *conn, const sg_script *s, sg_reply_fn *fn,
