@@ -7,7 +7,7 @@
  *                     |
  *                   plan --lock key--> channel queue (FIFO per key)
  *                     |                    | head of its channel
- *                     +--no lock--------> begin (one script per batch)
+ *                     +--no lock--------> begin (B, in the step script)
  *                                          |  BUSY: wait 10..500 ms, again;
  *                                          |        past SG_LOCK_WAIT_MS:
  *                                          |        settle Q (requeue)
@@ -15,17 +15,16 @@
  *                                        running (ops.handle)
  *                                          | sg_job_finish()
  *                                          v
- *                                        settle A / F / P (one script per
- *                                        batch) -> freed
+ *                                        settle A / F / P (in the step
+ *                                        script) -> freed
  *
  * Round trips. Nothing is sent from where a job changes state: begin and
  * settle operations are queued, and one "flush" event, run once per loop
- * iteration, sends every queued settle operation as one sg__settle call and
- * then every queued begin as one sg__begin call. Both go out in the same
- * write. The settle call goes first, so a channel whose next entry is
- * already queued can finish one entry and begin the next in one round
- * trip, keeping its lock (the begin finds the lock holding its token and
- * only refreshes the TTL).
+ * iteration, sends everything queued as one sg__step script call: the
+ * settle operations first, then the begins. A channel whose next entry is
+ * already queued thus finishes one entry and begins the next in one round
+ * trip and one command, keeping its lock (the begin finds the lock holding
+ * its token and only refreshes the TTL).
  *
  * Ownership. The engine owns every job except a running one, which the
  * role holds until sg_job_finish(). Requests in flight on the shared
@@ -140,7 +139,7 @@ typedef struct sg__op {
     char nvbuf[16];
 } sg__op;
 
-enum req_kind { REQ_BEGIN, REQ_SETTLE, REQ_RENEW, REQ_CLAIM, REQ_GROUP };
+enum req_kind { REQ_STEP, REQ_RENEW, REQ_CLAIM, REQ_GROUP };
 
 typedef struct sg__req {
     struct sg__req *prev;
@@ -148,8 +147,10 @@ typedef struct sg__req {
     sg_consumer *eng;              /* NULL: detached */
     const sg_mem *mem;
     enum req_kind kind;
-    size_t n;
-    void **items;                  /* jobs (begin) or ops */
+    size_t n;                      /* REQ_RENEW: items */
+    size_t nops;                   /* REQ_STEP: settle operations, then */
+    size_t njobs;                  /* jobs to begin */
+    void **items;
     uint64_t sent_ms;
 } sg__req;
 
@@ -376,8 +377,11 @@ static void req_free_detached(sg__req *r)
 {
     size_t i;
 
-    if (r->kind == REQ_SETTLE || r->kind == REQ_RENEW)
+    if (r->kind == REQ_RENEW)
         for (i = 0; i < r->n; i++)
+            op_free(r->mem, r->items[i]);
+    if (r->kind == REQ_STEP)
+        for (i = 0; i < r->nops; i++)
             op_free(r->mem, r->items[i]);
     xfree(r->mem, r);
 }
@@ -1068,8 +1072,11 @@ static void begin_done(sg_consumer *e, sg_job *job, long long code,
     switch (code) {
     case SG__R_OK:
         if (ch != NULL) {
+            /* A lock kept from the previous entry may not have had its
+               TTL refreshed: only a new lock restarts the clock. */
+            if (!ch->holds)
+                ch->lock_ok_ms = now_ms();
             ch->holds = 1;
-            ch->lock_ok_ms = now_ms();
             ch->delay_ms = LOCK_DELAY_MIN_MS;
         }
         if (e->stopping) {
@@ -1122,9 +1129,9 @@ static void begin_done(sg_consumer *e, sg_job *job, long long code,
     job_drop(e, job);
 }
 
-/* Fails a batch whose script errored: the entries stay pending. */
-static void begin_failed(sg_consumer *e, sg__req *r, int status,
-                         const sg_reply *reply)
+/* A begin failed with its whole call: the entries stay pending. */
+static void begin_failed(sg_consumer *e, sg_job **jobs, size_t n,
+                         int status)
 {
     size_t i;
 
@@ -1132,10 +1139,11 @@ static void begin_failed(sg_consumer *e, sg__req *r, int status,
         /*
          * The script may have run. Begin again: a lock that holds our
          * token is simply kept, an entry acknowledged meanwhile is "not
-         * ours", so running it twice is harmless.
+         * ours", so running it twice is harmless (but see the outbound
+         * claim key in impl/README.md).
          */
-        for (i = r->n; i-- > 0;) {
-            sg_job *job = r->items[i];
+        for (i = n; i-- > 0;) {
+            sg_job *job = jobs[i];
 
             job->state = J_BEGIN_PENDING;
             job->next = e->begin_head;
@@ -1146,15 +1154,8 @@ static void begin_failed(sg_consumer *e, sg__req *r, int status,
         arm(e->retry_ev, RETRY_MS);
         return;
     }
-    if (status == SG_EREDIS && sg_reply_is(reply, "NOGROUP")) {
-        recreate_group(e);
-    } else {
-        sg_logf(e->log, SG_LOG_ERROR, "consumer %s: begin script: %s",
-                e->name, status == SG_EREDIS ? sg_reply_str(reply, NULL)
-                                             : sg_strerror(status));
-    }
-    for (i = 0; i < r->n; i++) {
-        sg_job *job = r->items[i];
+    for (i = 0; i < n; i++) {
+        sg_job *job = jobs[i];
 
         e->st.lost++;
         if (job->chan != NULL)
@@ -1162,114 +1163,6 @@ static void begin_failed(sg_consumer *e, sg__req *r, int status,
         job_drop(e, job);
     }
 }
-
-static void on_begin(sg_conn *conn, int status, const sg_reply *reply,
-                     void *ud)
-{
-    sg__req *r = ud;
-    sg_consumer *e = r->eng;
-    size_t i;
-
-    (void)conn;
-    if (e == NULL) {
-        req_free_detached(r);
-        return;
-    }
-    req_unlink(e, r);
-    if (status == 0 && sg_reply_len(reply) != 2 * r->n)
-        status = SG_EREDIS;
-    if (status != 0) {
-        begin_failed(e, r, status, status == SG_EREDIS ? reply : NULL);
-    } else {
-        for (i = 0; i < r->n; i++)
-            begin_done(e, r->items[i],
-                       sg_reply_integer(sg_reply_at(reply, 2 * i)),
-                       sg_reply_integer(sg_reply_at(reply, 2 * i + 1)));
-    }
-    xfree(e->mem, r);
-    check_drained(e);
-}
-
-/* Sends up to BATCH_MAX queued begins as one sg__begin call. */
-static int send_begins(sg_consumer *e)
-{
-    size_t n = 0, nkeys = 3, nargs = 4, i, ki, ai;
-    sg_job *job;
-    sg__req *r;
-    int rc;
-
-    for (job = e->begin_head; job != NULL && n < BATCH_MAX; job = job->next) {
-        n++;
-        nargs += 3;
-        nkeys += (job->chan != NULL) + 2 * (job->message_key != NULL);
-    }
-    if (scratch(e, nkeys + nargs) != 0 ||
-        (r = req_new(e, REQ_BEGIN, n)) == NULL)
-        return SG_ENOMEM;
-    e->av[0] = e->stream;
-    e->av[1] = e->hash;
-    e->av[2] = e->dlq;
-    ki = 3;
-    ai = nkeys;
-    e->av[ai++] = e->group;
-    e->av[ai++] = e->name;
-    e->av[ai++] = e->lock_ttl_s;
-    e->av[ai++] = e->claim_ttl_s;
-    for (i = 0, job = e->begin_head; i < n; i++, job = job->next) {
-        int flags = 0;
-
-        if (job->chan != NULL) {
-            flags |= SG__F_LOCK;
-            /* Nothing queued behind it: let the script release on a
-               terminal result, saving a call. */
-            if (job->chan->head == NULL)
-                flags |= SG__F_RELEASE;
-            e->av[ki] = job->chan->key;
-            e->avlen[ki++] = job->chan->key_len;
-        }
-        if (job->message_key != NULL) {
-            flags |= SG__F_KEY2;
-            e->av[ki] = job->message_key;
-            e->avlen[ki++] = job->message_key_len;
-            e->av[ki] = job->claim_key;
-            e->avlen[ki++] = job->claim_key_len;
-        }
-        job->begin_flags = flags;
-        put_num(job->flagbuf, sizeof job->flagbuf, flags);
-        e->av[ai] = job->id;
-        e->avlen[ai++] = job->id_len;
-        e->av[ai] = job->flagbuf;
-        e->avlen[ai++] = strlen(job->flagbuf);
-        e->av[ai] = job->chan != NULL ? job->chan->token : "";
-        e->avlen[ai] = strlen(e->av[ai]);
-        ai++;
-        r->items[i] = job;
-    }
-    for (i = 0; i < 3; i++)
-        e->avlen[i] = strlen(e->av[i]);
-    for (i = nkeys; i < nkeys + 4; i++)
-        e->avlen[i] = strlen(e->av[i]);
-    r->n = n;
-    rc = sg_conn_eval(e->conn, &e->scripts.begin, on_begin, r, (int)nkeys,
-                      (int)(nkeys + nargs), e->av, e->avlen);
-    if (rc != 0) {
-        xfree(e->mem, r);
-        return rc;
-    }
-    e->st.commands++;
-    req_link(e, r);
-    for (i = 0; i < n; i++) {
-        job = e->begin_head;
-        e->begin_head = job->next;
-        job->next = NULL;
-        job->state = J_BEGINNING;
-    }
-    if (e->begin_head == NULL)
-        e->begin_tail = NULL;
-    return 0;
-}
-
-/* ---- settle ------------------------------------------------------------- */
 
 static void settle_done(sg_consumer *e, sg__op *op, long long code)
 {
@@ -1325,16 +1218,17 @@ static void settle_done(sg_consumer *e, sg__op *op, long long code)
         job_end(e, job);
 }
 
-static void settle_failed(sg_consumer *e, sg__req *r, int status,
-                          const sg_reply *reply)
+/* Settle operations failed with their whole call. */
+static void settle_failed(sg_consumer *e, sg__op **ops, size_t n,
+                          int status)
 {
     size_t i;
 
     if (status == SG_ECLOSED || status == SG_ETIMEOUT) {
         /* Send again, flagged, so that work done by the lost send is
            recognised rather than repeated. */
-        for (i = r->n; i-- > 0;) {
-            sg__op *op = r->items[i];
+        for (i = n; i-- > 0;) {
+            sg__op *op = ops[i];
 
             op->flags |= SG__F_RESEND;
             op->next = e->settle_head;
@@ -1345,14 +1239,8 @@ static void settle_failed(sg_consumer *e, sg__req *r, int status,
         arm(e->retry_ev, RETRY_MS);
         return;
     }
-    if (status == SG_EREDIS && sg_reply_is(reply, "NOGROUP"))
-        recreate_group(e);
-    else
-        sg_logf(e->log, SG_LOG_ERROR, "consumer %s: settle script: %s",
-                e->name, status == SG_EREDIS ? sg_reply_str(reply, NULL)
-                                             : sg_strerror(status));
-    for (i = 0; i < r->n; i++) {
-        sg__op *op = r->items[i];
+    for (i = 0; i < n; i++) {
+        sg__op *op = ops[i];
         sg_job *job = op->job;
 
         if (job != NULL)
@@ -1363,11 +1251,13 @@ static void settle_failed(sg_consumer *e, sg__req *r, int status,
     }
 }
 
-static void on_settle(sg_conn *conn, int status, const sg_reply *reply,
-                      void *ud)
+static void on_step(sg_conn *conn, int status, const sg_reply *reply,
+                    void *ud)
 {
     sg__req *r = ud;
     sg_consumer *e = r->eng;
+    sg__op **ops;
+    sg_job **jobs;
     size_t i;
 
     (void)conn;
@@ -1376,14 +1266,31 @@ static void on_settle(sg_conn *conn, int status, const sg_reply *reply,
         return;
     }
     req_unlink(e, r);
-    if (status == 0 && sg_reply_len(reply) != r->n)
+    ops = (sg__op **)r->items;
+    jobs = (sg_job **)(r->items + r->nops);
+    if (status == 0 && sg_reply_len(reply) != r->nops + 2 * r->njobs) {
+        sg_logf(e->log, SG_LOG_ERROR, "consumer %s: step script: "
+                "unexpected reply", e->name);
         status = SG_EREDIS;
+        reply = NULL;
+    }
     if (status != 0) {
-        settle_failed(e, r, status, status == SG_EREDIS ? reply : NULL);
+        if (status == SG_EREDIS && sg_reply_is(reply, "NOGROUP"))
+            recreate_group(e);
+        else if (status == SG_EREDIS && reply != NULL)
+            sg_logf(e->log, SG_LOG_ERROR, "consumer %s: step script: %s",
+                    e->name, sg_reply_str(reply, NULL));
+        settle_failed(e, ops, r->nops, status);
+        begin_failed(e, jobs, r->njobs, status);
     } else {
-        for (i = 0; i < r->n; i++)
-            settle_done(e, r->items[i],
-                        sg_reply_integer(sg_reply_at(reply, i)));
+        for (i = 0; i < r->nops; i++)
+            settle_done(e, ops[i], sg_reply_integer(sg_reply_at(reply, i)));
+        for (i = 0; i < r->njobs; i++)
+            begin_done(e, jobs[i],
+                       sg_reply_integer(sg_reply_at(reply,
+                                                    r->nops + 2 * i)),
+                       sg_reply_integer(sg_reply_at(reply,
+                                                    r->nops + 2 * i + 1)));
     }
     xfree(e->mem, r);
     check_drained(e);
@@ -1410,40 +1317,55 @@ static size_t op_values(const sg__op *op)
     return n;
 }
 
-/* Sends up to BATCH_MAX queued operations as one sg__settle call. */
-static int send_settles(sg_consumer *e)
+/*
+ * Sends one sg__step call: up to BATCH_MAX queued settle operations, then,
+ * when that took every queued one, up to BATCH_MAX queued begins. A begin
+ * never goes ahead of a settle queued before it, so a channel's next entry
+ * starts only after its previous one was settled.
+ */
+static int send_step(sg_consumer *e)
 {
-    size_t n = 0, nkeys = 3, nargs = 4, i, ki, ai, j;
+    size_t nops = 0, njobs = 0, nkeys = 3, nargs = 6, i, ki, ai, j;
     sg__op *op;
+    sg_job *job;
     sg__req *r;
     int rc;
 
-    for (op = e->settle_head; op != NULL && n < BATCH_MAX; op = op->next) {
-        n++;
+    for (op = e->settle_head; op != NULL && nops < BATCH_MAX; op = op->next) {
+        nops++;
         nargs += 5 + op_values(op);
         nkeys += ((op->flags & SG__F_LOCK) != 0) +
                  ((op->flags & SG__F_KEY2) != 0);
     }
+    if (op == NULL)
+        for (job = e->begin_head; job != NULL && njobs < BATCH_MAX;
+             job = job->next) {
+            njobs++;
+            nargs += 5;
+            nkeys += (job->chan != NULL) + 2 * (job->message_key != NULL);
+        }
     if (scratch(e, nkeys + nargs) != 0 ||
-        (r = req_new(e, REQ_SETTLE, n)) == NULL)
+        (r = req_new(e, REQ_STEP, nops + njobs)) == NULL)
         return SG_ENOMEM;
+    r->nops = nops;
+    r->njobs = njobs;
     e->av[0] = e->stream;
     e->av[1] = e->hash;
     e->av[2] = e->dlq;
-    for (i = 0; i < 3; i++)
-        e->avlen[i] = strlen(e->av[i]);
     ki = 3;
     ai = nkeys;
-    e->av[ai] = e->group;
-    e->avlen[ai++] = strlen(e->group);
-    e->av[ai] = e->name;
-    e->avlen[ai++] = strlen(e->name);
-    e->av[ai] = e->maxdel_s;
-    e->avlen[ai++] = strlen(e->maxdel_s);
-    e->av[ai] = e->maxlen_s;
-    e->avlen[ai++] = strlen(e->maxlen_s);
-    for (i = 0, op = e->settle_head; i < n; i++, op = op->next) {
-        const sg_job *job = op->job;
+    e->av[ai++] = e->group;
+    e->av[ai++] = e->name;
+    e->av[ai++] = e->maxdel_s;
+    e->av[ai++] = e->maxlen_s;
+    e->av[ai++] = e->lock_ttl_s;
+    e->av[ai++] = e->claim_ttl_s;
+    for (i = 0; i < 3; i++)
+        e->avlen[i] = strlen(e->av[i]);
+    for (i = nkeys; i < ai; i++)
+        e->avlen[i] = strlen(e->av[i]);
+    for (i = 0, op = e->settle_head; i < nops; i++, op = op->next) {
+        const sg_job *oj = op->job;
 
         if (op->flags & SG__F_LOCK) {
             e->av[ki] = op->key;
@@ -1457,8 +1379,8 @@ static int send_settles(sg_consumer *e)
         put_num(op->nvbuf, sizeof op->nvbuf, (long long)op_values(op));
         e->av[ai] = &op->code;
         e->avlen[ai++] = 1;
-        e->av[ai] = job != NULL ? job->id : op->id;
-        e->avlen[ai++] = job != NULL ? job->id_len : op->id_len;
+        e->av[ai] = oj != NULL ? oj->id : op->id;
+        e->avlen[ai++] = oj != NULL ? oj->id_len : op->id_len;
         e->av[ai] = op->flagbuf;
         e->avlen[ai++] = strlen(op->flagbuf);
         e->av[ai] = op->token;
@@ -1470,8 +1392,8 @@ static int send_settles(sg_consumer *e)
             e->avlen[ai++] = op->vlen[j];
         }
         if (op->with_fields || op->requeue) {
-            for (j = 0; j < job->nfields; j++) {
-                const sg_entry_field *f = &job->fields[j];
+            for (j = 0; j < oj->nfields; j++) {
+                const sg_entry_field *f = &oj->fields[j];
 
                 if (op->requeue &&
                     f->name.len == 13 &&
@@ -1488,8 +1410,8 @@ static int send_settles(sg_consumer *e)
             put_num(op->num, sizeof op->num, op->count);
             e->av[ai] = "requeued_from";
             e->avlen[ai++] = 13;
-            e->av[ai] = job->id;
-            e->avlen[ai++] = job->id_len;
+            e->av[ai] = oj->id;
+            e->avlen[ai++] = oj->id_len;
             e->av[ai] = "requeue_count";
             e->avlen[ai++] = 13;
             e->av[ai] = op->num;
@@ -1497,8 +1419,41 @@ static int send_settles(sg_consumer *e)
         }
         r->items[i] = op;
     }
-    r->n = n;
-    rc = sg_conn_eval(e->conn, &e->scripts.settle, on_settle, r, (int)nkeys,
+    for (i = 0, job = e->begin_head; i < njobs; i++, job = job->next) {
+        int flags = 0;
+
+        if (job->chan != NULL) {
+            flags |= SG__F_LOCK;
+            /* Nothing queued behind it: let the script release on a
+               terminal result, saving a call. */
+            if (job->chan->head == NULL)
+                flags |= SG__F_RELEASE;
+            e->av[ki] = job->chan->key;
+            e->avlen[ki++] = job->chan->key_len;
+        }
+        if (job->message_key != NULL) {
+            flags |= SG__F_KEY2 | SG__F_KEY3;
+            e->av[ki] = job->message_key;
+            e->avlen[ki++] = job->message_key_len;
+            e->av[ki] = job->claim_key;
+            e->avlen[ki++] = job->claim_key_len;
+        }
+        job->begin_flags = flags;
+        put_num(job->flagbuf, sizeof job->flagbuf, flags);
+        e->av[ai] = "B";
+        e->avlen[ai++] = 1;
+        e->av[ai] = job->id;
+        e->avlen[ai++] = job->id_len;
+        e->av[ai] = job->flagbuf;
+        e->avlen[ai++] = strlen(job->flagbuf);
+        e->av[ai] = job->chan != NULL ? job->chan->token : "";
+        e->avlen[ai] = strlen(e->av[ai]);
+        ai++;
+        e->av[ai] = "0";
+        e->avlen[ai++] = 1;
+        r->items[nops + i] = job;
+    }
+    rc = sg_conn_eval(e->conn, &e->scripts.step, on_step, r, (int)nkeys,
                       (int)(nkeys + nargs), e->av, e->avlen);
     if (rc != 0) {
         xfree(e->mem, r);
@@ -1506,12 +1461,21 @@ static int send_settles(sg_consumer *e)
     }
     e->st.commands++;
     req_link(e, r);
-    for (i = 0; i < n; i++)
-        e->settle_head = e->settle_head->next;
+    for (i = 0; i < nops; i++) {
+        op = e->settle_head;
+        e->settle_head = op->next;
+        op->next = NULL;
+    }
     if (e->settle_head == NULL)
         e->settle_tail = NULL;
-    for (i = 0; i < n; i++)
-        ((sg__op *)r->items[i])->next = NULL;
+    for (i = 0; i < njobs; i++) {
+        job = e->begin_head;
+        e->begin_head = job->next;
+        job->next = NULL;
+        job->state = J_BEGINNING;
+    }
+    if (e->begin_head == NULL)
+        e->begin_tail = NULL;
     return 0;
 }
 
@@ -1522,11 +1486,8 @@ static void flush(sg_consumer *e)
     int rc = 0;
 
     e->flush_scheduled = 0;
-    /* Settles first: a channel's next begin must follow its last ack. */
-    while (rc == 0 && e->settle_head != NULL)
-        rc = send_settles(e);
-    while (rc == 0 && e->begin_head != NULL)
-        rc = send_begins(e);
+    while (rc == 0 && (e->settle_head != NULL || e->begin_head != NULL))
+        rc = send_step(e);
     if (rc != 0)
         arm(e->retry_ev, RETRY_MS);
 }

@@ -8,11 +8,10 @@
  * and acts cannot be interleaved with another consumer's commands. And one
  * script call replaces the several round trips the seeds make per entry.
  *
- * Batches. sg__begin and sg__settle take many entries per call, so one
- * call (one Redis command) starts or ends every entry the consumer has
- * ready at that moment. Each entry's result is independent of the others:
- * a batch is only a way to share a round trip, not a transaction over its
- * entries.
+ * Batches. sg__step takes many entries per call, so one call (one Redis
+ * command) ends and starts every entry the consumer has ready at that
+ * moment. Each entry's result is independent of the others: a batch is
+ * only a way to share a round trip, not a transaction over its entries.
  *
  * Conventions shared by the scripts (the prelude below):
  *   KEYS[1] the stream, KEYS[2] its claim-attempt hash, KEYS[3] the
@@ -24,220 +23,217 @@
  *   SG-CLAIM-009); it is only ever called on an entry found ours in the
  *   same script, which makes it the ownership-checked acknowledgement of
  *   SG-IN-011.
- *   dead_letter() writes the entry's fields unchanged followed by the dlq_
- *   fields of SPEC section 18 (SG-DLQ-001); every caller acknowledges in
- *   the same script (SG-DLQ-003).
+ *   dead_letter() writes the entry's fields unchanged (f[first..last]),
+ *   followed by the dlq_ fields of SPEC section 18 (SG-DLQ-001); every
+ *   caller acknowledges in the same script (SG-DLQ-003).
  *   Lock release is compare-and-delete (SG-LOCK-003).
  */
 #include "scripts.h"
 
-#define SG_LUA_PRELUDE                                                      \
-    "local stream, hash, dlq = KEYS[1], KEYS[2], KEYS[3]\n"                 \
-    "local group, me = ARGV[1], ARGV[2]\n"                                  \
-    "local function now_ms()\n"                                             \
-    "  local t = redis.call('TIME')\n"                                      \
-    "  return t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / "   \
-    "1000))\n"                                                              \
-    "end\n"                                                                 \
-    "local function pending(id)\n"                                          \
-    "  local p = redis.call('XPENDING', stream, group, id, id, 1)\n"        \
-    "  return p[1]\n"                                                       \
-    "end\n"                                                                 \
-    "local function ack(id)\n"                                              \
-    "  redis.call('XACK', stream, group, id)\n"                             \
-    "  redis.call('HDEL', hash, id)\n"                                      \
-    "end\n"                                                                 \
-    "local function release(key, token)\n"                                  \
-    "  if redis.call('GET', key) == token then redis.call('DEL', key) end\n"\
-    "end\n"                                                                 \
-    "local function dead_letter(fields, id, reason, path, err, attempts)\n" \
-    "  local a = {}\n"                                                      \
-    "  for i = 1, #fields do a[i] = fields[i] end\n"                        \
-    "  local extra = {'dlq_origin_stream', stream, 'dlq_origin_group',\n"   \
-    "    group, 'dlq_origin_id', id, 'dlq_reason', reason, 'dlq_path',\n"   \
-    "    path, 'dlq_error', string.sub(err, 1, 1024), 'dlq_attempts',\n"    \
-    "    tostring(attempts), 'dlq_consumer', me, 'dlq_time_ms', now_ms()}\n"\
-    "  for i = 1, #extra do a[#a + 1] = extra[i] end\n"                     \
-    "  redis.call('XADD', dlq, '*', unpack(a))\n"                           \
-    "end\n"                                                                 \
-    "local function flag(flags, bit)\n"                                     \
-    "  return math.floor(flags / bit) % 2 == 1\n"                           \
+#include <string.h>
+
+/* The prelude; the scripts that use it are prefixed with it at init. */
+static const char prelude_lua[] =
+    "local stream, hash, dlq = KEYS[1], KEYS[2], KEYS[3]\n"
+    "local group, me = ARGV[1], ARGV[2]\n"
+    "local function now_ms()\n"
+    "  local t = redis.call('TIME')\n"
+    "  return t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / "
+    "1000))\n"
     "end\n"
+    "local function pending(id)\n"
+    "  local p = redis.call('XPENDING', stream, group, id, id, 1)\n"
+    "  return p[1]\n"
+    "end\n"
+    "local function ack(id, deliveries)\n"
+    "  redis.call('XACK', stream, group, id)\n"
+    "  if deliveries ~= 1 then redis.call('HDEL', hash, id) end\n"
+    "end\n"
+    "local function release(key, token)\n"
+    "  if redis.call('GET', key) == token then redis.call('DEL', key) end\n"
+    "end\n"
+    "local function dead_letter(f, first, id, reason, path, err, attempts,"
+    " last)\n"
+    "  local a = {}\n"
+    "  for i = first, last or #f do a[#a + 1] = f[i] end\n"
+    "  local extra = {'dlq_origin_stream', stream, 'dlq_origin_group',\n"
+    "    group, 'dlq_origin_id', id, 'dlq_reason', reason, 'dlq_path',\n"
+    "    path, 'dlq_error', string.sub(err, 1, 1024), 'dlq_attempts',\n"
+    "    tostring(attempts), 'dlq_consumer', me, 'dlq_time_ms', now_ms()}\n"
+    "  for i = 1, #extra do a[#a + 1] = extra[i] end\n"
+    "  redis.call('XADD', dlq, '*', unpack(a))\n"
+    "end\n"
+    "local function flag(flags, bit)\n"
+    "  return math.floor(flags / bit) % 2 == 1\n"
+    "end\n";
 
 /*
- * sg__begin: start a batch of entries (SG-IN-004, SG-IN-007, SG-IN-009,
- * SG-LOCK-001, SG-OUT-004, SG-OUT-006, SG-OUT-008..011).
- *
- * KEYS: 1 stream, 2 claim-attempt hash, 3 dead-letter stream, then per
- *       entry: its lock key (flag 1), then its message_key and its claim
- *       key (flag 2).
- * ARGV: 1 group, 2 consumer, 3 lock TTL ms, 4 claim-key TTL ms, then per
- *       entry: id, flags, token (the lock token, "" without a lock).
- *       Flags: 1 take the lock, 2 outbound double-send guard, 4 release
- *       the lock if the entry ends inside this script.
- * Returns: per entry two integers, a result code (scripts.h) and the
- *       entry's delivery count (0 when not ours).
- *
- * Per entry, in one atomic step: the lock is taken (SET NX PX, or PEXPIRE
- * when it already holds our token: a channel keeps its lock across
- * consecutive entries), the entry is checked to be ours, and, for an
- * outbound entry with a message_key, the completion marker is read and
- * the claim key taken (SET NX PX, value the entry ID). Because all of this
- * is one script, "after taking the lock, immediately before the handler"
- * (SG-IN-009) holds exactly: no other consumer can act in between.
- * Already sent and duplicate entries are acknowledged here; an entry
- * whose claim key already holds its own ID is dead-lettered as
- * send_state_unknown, with its fields read from the stream, and
- * acknowledged. A lock that is busy changes nothing: the caller waits and
- * tries again.
- */
-static const char begin_lua[] = SG_LUA_PRELUDE
-    "local lock_ttl, claim_ttl = ARGV[3], ARGV[4]\n"
-    "local k = 4\n"
-    "local out = {}\n"
-    "for i = 5, #ARGV, 3 do\n"
-    "  local id, flags, token = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]\n"
-    "  local lock, mkey, ckey\n"
-    "  if flag(flags, 1) then lock = KEYS[k]; k = k + 1 end\n"
-    "  if flag(flags, 2) then mkey = KEYS[k]; ckey = KEYS[k + 1]; k = k + 2 "
-    "end\n"
-    "  local code, n = 0, 0\n"
-    "  if lock then\n"
-    "    local cur = redis.call('GET', lock)\n"
-    "    if cur == token then redis.call('PEXPIRE', lock, lock_ttl)\n"
-    "    elseif cur then code = 1\n"
-    "    else redis.call('SET', lock, token, 'PX', lock_ttl) end\n"
-    "  end\n"
-    "  if code == 0 then\n"
-    "    local p = pending(id)\n"
-    "    if not p or p[2] ~= me then code = 2\n"
-    "    else\n"
-    "      n = p[4]\n"
-    "      if mkey then\n"
-    "        local sent = redis.call('HGET', mkey, 'message_id')\n"
-    "        if sent and string.find(sent, '%S') then ack(id); code = 3\n"
-    "        elseif not redis.call('SET', ckey, id, 'NX', 'PX', claim_ttl) "
-    "then\n"
-    "          if redis.call('GET', ckey) == id then\n"
-    "            local e = redis.call('XRANGE', stream, id, id)\n"
-    "            local f = {}\n"
-    "            if e[1] then f = e[1][2] end\n"
-    "            dead_letter(f, id, 'send_state_unknown', '',\n"
-    "              'claim key ' .. ckey .. ' already holds this entry id: '"
-    " ..\n"
-    "              'an earlier delivery began a send whose outcome is "
-    "unknown', n)\n"
-    "            ack(id); code = 5\n"
-    "          else ack(id); code = 4 end\n"
-    "        end\n"
-    "      end\n"
-    "    end\n"
-    "    if code ~= 0 and lock and flag(flags, 4) then release(lock, token) "
-    "end\n"
-    "  end\n"
-    "  out[#out + 1] = code\n"
-    "  out[#out + 1] = n\n"
-    "end\n"
-    "return out\n";
-
-/*
- * sg__settle: end a batch of entries, and the other small per-entry steps
- * (SG-IN-010..016, SG-IN-019, SG-LOCK-003, SG-LOCK-004, SG-LOCK-007,
- * SG-OUT-012..014, SG-RPC-002, SG-DLQ-003).
+ * sg__step: one call per flush that ends and starts entries in batches
+ * (SG-IN-004, SG-IN-007, SG-IN-009..016, SG-IN-019, SG-LOCK-001,
+ * SG-LOCK-003, SG-LOCK-004, SG-LOCK-007, SG-OUT-004, SG-OUT-006..014,
+ * SG-RPC-002, SG-DLQ-003).
  *
  * KEYS: 1 stream, 2 claim-attempt hash, 3 dead-letter stream, then per
  *       operation: its lock key (flag 1), then one more key (flag 2): the
- *       message_key for A, the claim key for F, the reply list for P.
+ *       message_key for A and B, the claim key for F, the reply list for
+ *       P; then, for B, the claim key (flag 16).
  * ARGV: 1 group, 2 consumer, 3 SG_MAX_DELIVERIES, 4 stream length cap,
- *       then per operation: op, id, flags, token, n, and n values.
- * Returns: one result code per operation.
+ *       5 lock TTL ms, 6 claim-key TTL ms, then per operation: op, id,
+ *       flags, token, n, and n values.
+ * Returns: per operation its result code (scripts.h), and for B also the
+ *       entry's delivery count (0 when it is not ours).
  *
- * Operations (each checks that the entry is ours first; a resent
- * operation, flag 8, that finds its entry no longer pending reports
+ * The caller puts every operation that ends an entry before every B of
+ * the same call, so a channel that keeps its lock acknowledges entry k and
+ * begins entry k+1 in one round trip, in that order.
+ *
+ * Operations. Except R and B, each first checks that the entry is ours; a
+ * resent operation (flag 8) that finds its entry no longer pending reports
  * SG__R_BEFORE, since its first sending did the work and only the reply
- * was lost):
- *   A  acknowledge a handled or cancelled entry. When the lock is given it
- *      must still hold our token, else nothing happens (fencing,
- *      SG-LOCK-004). Values: [message_id] with flag 2: HSET message_key
- *      message_id and, when the hash did not exist, EXPIRE 90 days; the
- *      write-back and the acknowledgement are one step (SG-OUT-014).
- *   F  a failed handling. Values: reason, error, then the entry's fields.
- *      With flag 2, the claim key is deleted if it still holds the entry
- *      ID (SG-OUT-012). Below SG_MAX_DELIVERIES the entry stays pending
- *      (SG-IN-012); at it, dead-letter and acknowledge (SG-IN-013).
+ * was lost. When a lock is given it must still hold our token, or nothing
+ * happens (fencing, SG-LOCK-004). Flag 4 releases the lock afterwards.
+ *   B  begin: take the lock (SET NX PX, or PEXPIRE when it already holds
+ *      our token; nothing when an operation before it in this call found
+ *      the lock holding our token and kept it), check the entry is ours, and, with a message_key, read
+ *      the completion marker and take the claim key (SET NX PX, value the
+ *      entry ID). One atomic step, so "after taking the lock, immediately
+ *      before the handler" (SG-IN-009) holds exactly. Already sent and
+ *      duplicate entries are acknowledged here; an entry whose claim key
+ *      holds its own ID is dead-lettered as send_state_unknown, its fields
+ *      read from the stream, and acknowledged. A busy lock changes
+ *      nothing: the caller waits and tries again. Flag 4 releases the lock
+ *      when the entry ends inside this operation.
+ *   A  acknowledge a handled or cancelled entry. Values: [message_id] with
+ *      flag 2: HSET message_key message_id and, when the hash did not
+ *      exist, EXPIRE 90 days; write-back and acknowledgement are one step
+ *      (SG-OUT-014).
+ *   F  a failed handling. Values: reason, error, then the entry's fields
+ *      (sent only at the last delivery). With flag 2, the claim key is
+ *      deleted if it still holds the entry ID (SG-OUT-012). Below
+ *      SG_MAX_DELIVERIES the entry stays pending (SG-IN-012); at it,
+ *      dead-letter and acknowledge (SG-IN-013).
  *   D  dead-letter and acknowledge now. Values: reason, path, error,
  *      attempts ("" for the delivery count), then the entry's fields.
- *   Q  requeue after a lock collision (SG-IN-014): values are the fields
- *      of the copy (the caller sets requeued_from and requeue_count); XADD
- *      with MAXLEN ~ cap, then acknowledge the original.
+ *   Q  requeue after a lock collision (SG-IN-014): the values are the
+ *      copy's fields (the caller sets requeued_from and requeue_count);
+ *      XADD with MAXLEN ~ cap, then acknowledge the original.
  *   R  release the lock (compare-and-delete); no entry check.
  *   T  reset the entry's idle time: XCLAIM ... 0 id JUSTID, which does not
  *      count a delivery (SG-IN-019).
- *   P  answer an RPC: RPUSH the JSON value (values: json) to the reply
- *      list and EXPIRE it 60 s, then acknowledge (SG-RPC-002). The reply
- *      is pushed only by the entry's owner, so one request gets one reply.
- * Flag 4 on A, F, D and Q releases the lock after the operation.
+ *   P  answer an RPC: RPUSH the JSON value to the reply list and EXPIRE it
+ *      60 s, then acknowledge (SG-RPC-002). Only the entry's owner pushes,
+ *      so one request gets one reply.
+ *
+ * ack() skips the HDEL of the claim-attempt field for an entry delivered
+ * once: the field is only ever created by sg__autoclaim, whose XAUTOCLAIM
+ * counts a delivery, so such an entry has none (SG-CLAIM-009 holds).
  */
-static const char settle_lua[] = SG_LUA_PRELUDE
+static const char step_lua_begin[] =
     "local maxdel, cap = tonumber(ARGV[3]), ARGV[4]\n"
+    "local lock_ttl, claim_ttl = ARGV[5], ARGV[6]\n"
     "local k = 4\n"
     "local out = {}\n"
-    "local i = 5\n"
+    "local held = {}\n"
+    "local i = 7\n"
     "while i <= #ARGV do\n"
     "  local op, id, flags, token = ARGV[i], ARGV[i + 1], "
     "tonumber(ARGV[i + 2]), ARGV[i + 3]\n"
     "  local nv = tonumber(ARGV[i + 4])\n"
-    "  local v = {}\n"
-    "  for j = 1, nv do v[j] = ARGV[i + 4 + j] end\n"
+    "  local v0 = i + 4\n"
     "  i = i + 5 + nv\n"
-    "  local lock, key2\n"
-    "  if flag(flags, 1) then lock = KEYS[k]; k = k + 1 end\n"
+    "  local lock, key2, key3\n"
+    "  if flags % 2 == 1 then lock = KEYS[k]; k = k + 1 end\n"
     "  if flag(flags, 2) then key2 = KEYS[k]; k = k + 1 end\n"
-    "  local code = 0\n"
-    "  if op == 'R' then\n"
-    "    release(lock, token)\n"
-    "  else\n"
-    "    local p = pending(id)\n"
-    "    if not p then\n"
-    "      if flag(flags, 8) then code = 10 else code = 2 end\n"
-    "    elseif p[2] ~= me then code = 2\n"
-    "    elseif lock and redis.call('GET', lock) ~= token then code = 6\n"
-    "    elseif op == 'A' then\n"
-    "      if key2 then\n"
-    "        local existed = redis.call('EXISTS', key2)\n"
-    "        redis.call('HSET', key2, 'message_id', v[1])\n"
-    "        if existed == 0 then redis.call('EXPIRE', key2, 7776000) end\n"
-    "      end\n"
-    "      ack(id)\n"
-    "    elseif op == 'F' then\n"
-    "      if key2 and redis.call('GET', key2) == id then "
-    "redis.call('DEL', key2) end\n"
-    "      if p[4] >= maxdel then\n"
-    "        local f = {}\n"
-    "        for j = 3, nv do f[#f + 1] = v[j] end\n"
-    "        dead_letter(f, id, v[1], '', v[2], p[4])\n"
-    "        ack(id); code = 8\n"
-    "      else code = 7 end\n"
-    "    elseif op == 'D' then\n"
-    "      local f = {}\n"
-    "      for j = 5, nv do f[#f + 1] = v[j] end\n"
-    "      local attempts = v[4]\n"
-    "      if attempts == '' then attempts = p[4] end\n"
-    "      dead_letter(f, id, v[1], v[2], v[3], attempts)\n"
-    "      ack(id); code = 8\n"
-    "    elseif op == 'Q' then\n"
-    "      redis.call('XADD', stream, 'MAXLEN', '~', cap, '*', unpack(v))\n"
-    "      ack(id); code = 9\n"
-    "    elseif op == 'T' then\n"
-    "      redis.call('XCLAIM', stream, group, me, 0, id, 'JUSTID')\n"
-    "    elseif op == 'P' then\n"
-    "      redis.call('RPUSH', key2, v[1])\n"
-    "      redis.call('EXPIRE', key2, 60)\n"
-    "      ack(id)\n"
+    "  if flag(flags, 16) then key3 = KEYS[k]; k = k + 1 end\n"
+    "  local code, n = 0, 0\n"
+    "  if op == 'B' then\n"
+    "    if lock and held[lock] ~= token then\n"
+    "      local cur = redis.call('GET', lock)\n"
+    "      if cur == token then redis.call('PEXPIRE', lock, lock_ttl)\n"
+    "      elseif cur then code = 1\n"
+    "      else redis.call('SET', lock, token, 'PX', lock_ttl) end\n"
     "    end\n"
-    "    if lock and flag(flags, 4) then release(lock, token) end\n"
+    "    if code == 0 then\n"
+    "      local p = pending(id)\n"
+    "      if not p or p[2] ~= me then code = 2\n"
+    "      else\n"
+    "        n = p[4]\n"
+    "        if key2 then\n"
+    "          local sent = redis.call('HGET', key2, 'message_id')\n"
+    "          if sent and string.find(sent, '%S') then ack(id, n); code = 3\n"
+    "          elseif not redis.call('SET', key3, id, 'NX', 'PX', "
+    "claim_ttl) then\n"
+    "            if redis.call('GET', key3) == id then\n"
+    "              local e = redis.call('XRANGE', stream, id, id)\n"
+    "              local f = {}\n"
+    "              if e[1] then f = e[1][2] end\n"
+    "              dead_letter(f, 1, id, 'send_state_unknown', '',\n"
+    "                'claim key ' .. key3 .. ' already holds this entry '"
+    " ..\n"
+    "                'id: an earlier delivery began a send whose outcome "
+    "is unknown', n)\n"
+    "              ack(id, n); code = 5\n"
+    "            else ack(id, n); code = 4 end\n"
+    "          end\n"
+    "        end\n"
+    "      end\n"
+    "      if code ~= 0 and lock and flag(flags, 4) then "
+    "release(lock, token) end\n"
+    "    end\n"
+    "    out[#out + 1] = code\n"
+    "    out[#out + 1] = n\n";
+
+/* The second half of sg__step: the operations that end an entry. */
+static const char step_lua_end[] =
+    "  else\n"
+    "    if op == 'R' then\n"
+    "      release(lock, token)\n"
+    "    else\n"
+    "      local p = pending(id)\n"
+    "      if not p then\n"
+    "        if flag(flags, 8) then code = 10 else code = 2 end\n"
+    "      elseif p[2] ~= me then code = 2\n"
+    "      elseif lock and redis.call('GET', lock) ~= token then code = 6\n"
+    "      elseif op == 'A' then\n"
+    "        if key2 then\n"
+    "          local existed = redis.call('EXISTS', key2)\n"
+    "          redis.call('HSET', key2, 'message_id', ARGV[v0 + 1])\n"
+    "          if existed == 0 then redis.call('EXPIRE', key2, 7776000) end\n"
+    "        end\n"
+    "        ack(id, p[4])\n"
+    "      elseif op == 'F' then\n"
+    "        if key2 and redis.call('GET', key2) == id then "
+    "redis.call('DEL', key2) end\n"
+    "        if p[4] >= maxdel then\n"
+    "          dead_letter(ARGV, v0 + 3, id, ARGV[v0 + 1], '', ARGV[v0 + 2],"
+    "\n"
+    "            p[4], v0 + nv)\n"
+    "          ack(id, p[4]); code = 8\n"
+    "        else code = 7 end\n"
+    "      elseif op == 'D' then\n"
+    "        local attempts = ARGV[v0 + 4]\n"
+    "        if attempts == '' then attempts = p[4] end\n"
+    "        dead_letter(ARGV, v0 + 5, id, ARGV[v0 + 1], ARGV[v0 + 2],\n"
+    "          ARGV[v0 + 3], attempts, v0 + nv)\n"
+    "        ack(id, p[4]); code = 8\n"
+    "      elseif op == 'Q' then\n"
+    "        redis.call('XADD', stream, 'MAXLEN', '~', cap, '*',\n"
+    "          unpack(ARGV, v0 + 1, v0 + nv))\n"
+    "        ack(id, p[4]); code = 9\n"
+    "      elseif op == 'T' then\n"
+    "        redis.call('XCLAIM', stream, group, me, 0, id, 'JUSTID')\n"
+    "      elseif op == 'P' then\n"
+    "        redis.call('RPUSH', key2, ARGV[v0 + 1])\n"
+    "        redis.call('EXPIRE', key2, 60)\n"
+    "        ack(id, p[4])\n"
+    "      end\n"
+    "      if lock and code ~= 6 and p and p[2] == me then\n"
+    "        if flag(flags, 4) then release(lock, token); held[lock] = nil\n"
+    "        else held[lock] = token end\n"
+    "      elseif lock and flag(flags, 4) then release(lock, token) end\n"
+    "    end\n"
+    "    out[#out + 1] = code\n"
     "  end\n"
-    "  out[#out + 1] = code\n"
     "end\n"
     "return out\n";
 
@@ -281,7 +277,7 @@ static const char renew_lua[] =
  * crash between claim and quarantine cannot leave an entry claimed but
  * uncounted.
  */
-static const char autoclaim_lua[] = SG_LUA_PRELUDE
+static const char autoclaim_lua[] =
     "local max = tonumber(ARGV[6])\n"
     "local r = redis.call('XAUTOCLAIM', stream, group, me, ARGV[3], "
     "ARGV[4], 'COUNT', ARGV[5])\n"
@@ -293,9 +289,9 @@ static const char autoclaim_lua[] = SG_LUA_PRELUDE
     "    local id = e[1]\n"
     "    local n = redis.call('HINCRBY', hash, id, 1)\n"
     "    if n > max then\n"
-    "      dead_letter(e[2], id, 'max_claims_exceeded', '',\n"
+    "      dead_letter(e[2], 1, id, 'max_claims_exceeded', '',\n"
     "        'claimed ' .. n .. ' times; SG_MAX_CLAIMS is ' .. max, n)\n"
-    "      ack(id)\n"
+    "      ack(id, 0)\n"
     "      quarantined[#quarantined + 1] = id\n"
     "    else\n"
     "      claimed[#claimed + 1] = e\n"
@@ -306,10 +302,36 @@ static const char autoclaim_lua[] = SG_LUA_PRELUDE
     "for i = 1, #deleted do redis.call('HDEL', hash, deleted[i]) end\n"
     "return {r[1], claimed, deleted, quarantined}\n";
 
+/*
+ * Joins parts into out (cap bytes). ISO C bounds a string literal at 4095
+ * bytes, so the longer scripts are kept in parts and joined here.
+ */
+static const char *join(char *out, size_t cap, const char *const *parts)
+{
+    size_t used = 0;
+
+    for (; *parts != NULL; parts++) {
+        size_t n = strlen(*parts);
+
+        if (used + n >= cap)
+            break;   /* cannot happen: the buffers fit the scripts */
+        memcpy(out + used, *parts, n);
+        used += n;
+    }
+    out[used] = '\0';
+    return out;
+}
+
 void sg__scripts_init(sg__scripts *s)
 {
-    sg_script_init(&s->begin, "begin", begin_lua);
-    sg_script_init(&s->settle, "settle", settle_lua);
+    const char *const step[] = {prelude_lua, step_lua_begin, step_lua_end,
+                                NULL};
+    const char *const autoclaim[] = {prelude_lua, autoclaim_lua, NULL};
+
+    sg_script_init(&s->step, "step",
+                   join(s->step_body, sizeof s->step_body, step));
     sg_script_init(&s->renew, "renew", renew_lua);
-    sg_script_init(&s->autoclaim, "autoclaim", autoclaim_lua);
+    sg_script_init(&s->autoclaim, "autoclaim",
+                   join(s->autoclaim_body, sizeof s->autoclaim_body,
+                        autoclaim));
 }

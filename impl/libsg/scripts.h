@@ -8,10 +8,10 @@
 
 #include "sg/conn.h"
 
-/* Per-entry result codes of sg__begin and sg__settle. */
+/* Per-operation result codes of sg__step. */
 enum {
-    SG__R_OK = 0,          /* begin: go ahead; settle: done as asked */
-    SG__R_BUSY = 1,        /* begin: the lock holds another token */
+    SG__R_OK = 0,          /* B: go ahead; others: done as asked */
+    SG__R_BUSY = 1,        /* B: the lock holds another token */
     SG__R_NOT_OWNER = 2,   /* not pending, or pending at another consumer */
     SG__R_ALREADY_SENT = 3, /* outbound: completion marker set; acked */
     SG__R_DUPLICATE = 4,   /* outbound: claim held by another entry; acked */
@@ -23,20 +23,25 @@ enum {
     SG__R_BEFORE = 10      /* settle resend: an earlier send did it */
 };
 
-/* Flags of one begin or settle operation (ARGV, decimal). */
+/* Flags of one sg__step operation (ARGV, decimal). */
 enum {
     SG__F_LOCK = 1,        /* a lock key follows in KEYS */
     SG__F_KEY2 = 2,        /* a second key follows in KEYS */
     SG__F_RELEASE = 4,     /* release the lock when the entry ends here */
-    SG__F_RESEND = 8       /* resent after a lost reply */
+    SG__F_RESEND = 8,      /* resent after a lost reply */
+    SG__F_KEY3 = 16        /* B: the claim key follows in KEYS */
 };
 
-/* The scripts, each with its SHA-1; caller storage, nothing to free. */
+/*
+ * The scripts, each with its SHA-1; caller storage, nothing to free. The
+ * bodies of the longer scripts are assembled into the struct itself.
+ */
 typedef struct sg__scripts {
-    sg_script begin;
-    sg_script settle;
+    sg_script step;
     sg_script renew;
     sg_script autoclaim;
+    char step_body[8192];
+    char autoclaim_body[4096];
 } sg__scripts;
 
 void sg__scripts_init(sg__scripts *s);
