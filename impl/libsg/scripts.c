@@ -94,9 +94,9 @@ static const char prelude_lua[] =
  * happens (fencing, SG-LOCK-004). Flag 4 releases the lock afterwards.
  *   B  begin: take the lock (SET NX PX, or PEXPIRE when it already holds
  *      our token; nothing when an operation before it in this call found
- *      the lock holding our token and kept it), check the entry is ours, and, with a message_key, read
- *      the completion marker and take the claim key (SET NX PX, value the
- *      entry ID). One atomic step, so "after taking the lock, immediately
+ *      the lock holding our token and kept it), check the entry is ours,
+ *      and, with a message_key, read the completion marker and take the
+ *      claim key (SET NX PX, value the entry ID). One atomic step, so "after taking the lock, immediately
  *      before the handler" (SG-IN-009) holds exactly. Already sent and
  *      duplicate entries are acknowledged here; an entry whose claim key
  *      holds its own ID is dead-lettered as send_state_unknown, its fields
