@@ -31,12 +31,15 @@
  * connection is down, is still read.
  *
  * Server. The tools service reads the tools stream through the tools group
- * (the consumer engine does that), runs the tool, and replies with
+ * with the consumer engine (sg/consumer.h), runs the tool, and replies with
  * sg_tools_reply_send(), which publishes the reply on the request's reply
  * stream with MAXLEN ~ 1000 and calls back once Redis has taken it. The
- * service acknowledges the request in that callback, and only when its
- * status is 0, so that every acknowledged request has exactly one reply
- * published before its acknowledgement (SG-TOOLS-002). A request whose
+ * service ends the job in that callback: sg_job_finish(job, SG_JOB_OK)
+ * when the status is 0, which acknowledges, else SG_JOB_FAILED(...),
+ * which leaves the entry to be delivered again. So every acknowledged
+ * request has its reply published before its acknowledgement
+ * (SG-TOOLS-002); a reply published twice after a redelivery carries the
+ * same request_id, and the worker takes the first. A request whose
  * deadline has passed is not run: sg_tools_deadline_passed() tells, and
  * sg_tools_reply_deadline_exceeded() publishes the refusal (SG-TOOLS-004).
  */
