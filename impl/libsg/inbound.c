@@ -73,6 +73,9 @@ int sg_inbound_consumer_new(const sg_inbound_consumer_opts *o,
     if (o->conn == NULL || o->topo == NULL || o->consumer == NULL ||
         o->handle == NULL)
         return SG_EINVAL;
+    /* Lock names are built in a buffer sized for the default id bound. */
+    if (o->decode != NULL && o->decode->limits.max_string_bytes > 4096)
+        return SG_EINVAL;
     mem = o->mem != NULL ? o->mem : sg_conn_mem(o->conn);
     in = mem->malloc(sizeof *in, mem->ud);
     if (in == NULL)

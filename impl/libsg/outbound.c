@@ -220,6 +220,9 @@ int sg_outbound_consumer_new(const sg_outbound_consumer_opts *o,
     if (o->conn == NULL || o->topo == NULL || o->consumer == NULL ||
         o->platform == NULL || o->platform[0] == '\0')
         return SG_EINVAL;
+    /* Lock and claim names are built in buffers sized for ID_MAX. */
+    if (o->decode != NULL && o->decode->limits.max_string_bytes > ID_MAX)
+        return SG_EINVAL;
     plen = strlen(o->platform);
     if (plen > SG_NAME_MAX)
         return SG_EINVAL;

@@ -52,7 +52,8 @@ typedef struct sg_inbound_consumer_opts {
     const char *consumer;        /* unique consumer name (SG-TOPO-007) */
     sg_inbound_handle_fn *handle;
     void *ud;
-    const sg_decode_opts *decode; /* NULL: default limits; copied */
+    /* NULL: default limits; copied; max_string_bytes at most 4096 */
+    const sg_decode_opts *decode;
     const sg_log *log;           /* NULL: the connection's */
     const sg_mem *mem;           /* NULL: the connection's */
 } sg_inbound_consumer_opts;

@@ -92,7 +92,8 @@ typedef struct sg_outbound_consumer_opts {
      */
     sg_rpc_serve_fn *rpc;
     void *rpc_ud;
-    const sg_decode_opts *decode; /* NULL: default limits; copied */
+    /* NULL: default limits; copied; max_string_bytes at most 4096 */
+    const sg_decode_opts *decode;
     const sg_log *log;            /* NULL: the connection's */
     const sg_mem *mem;            /* NULL: the connection's */
 } sg_outbound_consumer_opts;
