@@ -63,14 +63,14 @@ static world *W;
 
 /* ---- fixture ------------------------------------------------------------ */
 
-static int setup(void **state)
+static int setup_with(void **state, const sgt_redis_opts *ro)
 {
     static world w;
     sg_conn_opts o;
 
     memset(&w, 0, sizeof w);
     W = &w;
-    if (sgt_redis_start(&w.redis, NULL) != 0) {
+    if (sgt_redis_start(&w.redis, ro) != 0) {
         fprintf(stderr, "%s\n", w.redis.errstr);
         return -1;
     }
@@ -102,6 +102,21 @@ static int setup(void **state)
                                  w.topo.worker_group));
     *state = &w;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, NULL);
+}
+
+/* A server whose data survives a restart (append-only file). */
+static int setup_persistent(void **state)
+{
+    sgt_redis_opts ro;
+
+    memset(&ro, 0, sizeof ro);
+    ro.persistence = 1;
+    return setup_with(state, &ro);
 }
 
 static int teardown(void **state)
@@ -998,6 +1013,34 @@ static void test_inbound_starts_while_redis_is_down(void **state)
     sg_inbound_consumer_free(in);
 }
 
+/*
+ * SG-IN-020: Redis restarts (with its data) while a handling runs; the
+ * finish is sent once the connection is back, the entry is acknowledged
+ * once and handled once.
+ */
+static void test_inbound_finish_survives_a_restart(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *in;
+
+    w->mode = MODE_HOLD;
+    w->knobs.lock_ttl_ms = 10000;
+    in = engine(w, "worker-persist1");
+    publish(w, "p", "during", 1, NULL);
+    WAIT(held_at_least, w, in, 1);
+    assert_int_equal(sgt_redis_restart(&w->redis), 0);
+    redisFree(w->sync);
+    w->sync = sgt_redis_connect(&w->redis);
+    assert_non_null(w->sync);
+    assert_int_equal(pending(w), 1);
+    release_held(w, 0, SG_JOB_OK);
+    WAIT(handled_at_least, w, in, 1);
+    WAIT(pending_is, w, in, 0);
+    assert_int_equal(w->nseen, 1);
+    assert_int_equal(stats(in).lost, 0);
+    sg_inbound_consumer_free(in);
+}
+
 static void on_done(sg_consumer *c, void *ud)
 {
     (void)c;
@@ -1104,6 +1147,9 @@ int main(void)
         T(test_inbound_waiting_entry_idle_time_is_reset),
         T(test_inbound_recreates_group_after_restart),
         T(test_inbound_starts_while_redis_is_down),
+        cmocka_unit_test_setup_teardown(
+            test_inbound_finish_survives_a_restart, setup_persistent,
+            teardown),
         T(test_inbound_graceful_stop_drains),
         T(test_inbound_command_budget),
         cmocka_unit_test(test_consumer_name_make_is_unique),
