@@ -137,8 +137,10 @@ decode_map(sg__dec *d, sg_kind kind, const uint8_t *p, const uint8_t *end,
     sg__mp_obj o;
     int rc;
 
-    if (kind == SG_KIND_INBOUND && fast) {
-        rc = sg__decode_inbound_fast(d, p, end, env);
+    if (fast && (kind == SG_KIND_INBOUND || kind == SG_KIND_OUTBOUND)) {
+        rc = kind == SG_KIND_INBOUND ? sg__decode_inbound_fast(d, p, end, env)
+                                     : sg__decode_outbound_fast(d, p, end,
+                                                                env);
         if (rc <= 0)
             return rc;
         /* Start again from nothing, for the exact reading. */

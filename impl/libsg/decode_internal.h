@@ -199,6 +199,9 @@ int sg__decode_inbound_fast(sg__dec *d, const uint8_t *p, const uint8_t *end,
                             sg_envelope *env);
 int sg__decode_outbound(sg__dec *d, const sg__pair *pairs, uint32_t n,
                         const uint8_t *end, sg_envelope *env);
+/* The same for outbound envelopes. */
+int sg__decode_outbound_fast(sg__dec *d, const uint8_t *p,
+                             const uint8_t *end, sg_envelope *env);
 int sg__decode_tools_request(sg__dec *d, const sg__pair *pairs, uint32_t n,
                              const uint8_t *end, sg_envelope *env);
 int sg__decode_tools_reply(sg__dec *d, const sg__pair *pairs, uint32_t n,

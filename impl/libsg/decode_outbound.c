@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "decode_internal.h"
+#include "fast_read.h"
 
 enum {
     F_SCHEMA_VERSION, F_TYPE, F_CHANNEL_ID, F_MESSAGE_KEY, F_TRACE_ID,
@@ -291,4 +292,232 @@ sg__decode_outbound(sg__dec *d, const sg__pair *pairs, uint32_t n,
         break;
     }
     return 0;
+}
+
+/*
+ * The fast path of outbound envelopes, as the inbound one (see
+ * decode_inbound.c): a valid map read once, anything else left to the
+ * exact reading. The type is taken from a leading `type` key, which is
+ * where producers put it, or else assumed to be message; a `type` further
+ * on that says otherwise hands over to the exact reading. Legacy names,
+ * buttons and base64 file data are left to it as well.
+ */
+int
+sg__decode_outbound_fast(sg__dec *d, const uint8_t *p, const uint8_t *end,
+                         sg_envelope *env)
+{
+    const sg_limits *lim = d->lim;
+    const size_t smax = lim->max_string_bytes;
+    sg_outbound *out = &env->u.out;
+    sg_out_type type = SG_OUT_MESSAGE;
+    uint32_t seen = 0, have = 0, known, n, i;
+    sg__keyset ks;
+    bool ok = true;
+    int rc = 0;
+
+    if (p == end)
+        return FAST_GIVE_UP;
+    if ((*p & 0xf0) == 0x80) {
+        n = *p & 0x0f;
+        p++;
+    } else if (*p == 0xde && end - p >= 3) {
+        n = sg__mp_be16(p + 1);
+        p += 3;
+    } else {
+        return FAST_GIVE_UP;
+    }
+    if (n > lim->max_map_pairs || n > (size_t)(end - p) / 2)
+        return FAST_GIVE_UP;
+    /* {"type": "<fixstr>", ...}: the type before anything else. */
+    if (n > 0 && end - p >= 6 && memcmp(p, "\xa4type", 5) == 0
+        && (p[5] & 0xe0) == 0xa0
+        && (size_t)(p[5] & 0x1f) < (size_t)(end - p) - 5
+        && sg_out_type_from_name((const char *)p + 6, p[5] & 0x1f,
+                                 &type) != 0)
+        return FAST_GIVE_UP;
+    known = known_fields[type];
+    sg__keyset_init(&ks, n);
+    for (i = 0; i < n && ok && rc == 0; i++) {
+        const uint8_t *k = p;
+        size_t klen;
+        bool present = false;
+        int f;
+
+        if (end - p < 2 || (*k & 0xe0) != 0xa0) {
+            ok = false;
+            break;
+        }
+        klen = *k & 0x1f;
+        if (klen > (size_t)(end - p) - 2) {
+            ok = false;
+            break;
+        }
+        p += 1 + klen;
+        f = sg__outbound_field((const char *)k + 1, klen);
+        if (f >= 0) {
+            if (seen & BIT(f)) {
+                ok = false;
+                break;
+            }
+            seen |= BIT(f);
+            if (f != F_TYPE && f != F_SCHEMA_VERSION && !(known & BIT(f))) {
+                if (type == SG_OUT_RPC_REQUEST
+                    && (f == F_ACTION || f == F_KWARGS)) {
+                    ok = false;
+                    break;
+                }
+                f = F_UNKNOWN;
+            }
+        } else {
+            bool dup;
+
+            if (!sg__utf8_valid(k + 1, klen) || klen > smax) {
+                ok = false;
+                break;
+            }
+            rc = sg__keyset_add(d, &ks, k + 1, klen, &dup);
+            if (rc != 0 || dup) {
+                ok = false;
+                break;
+            }
+        }
+        switch (f) {
+        case F_SCHEMA_VERSION:
+            ok = *p == 0xc0 || *p == 0x01;
+            p++;
+            break;
+        case F_TYPE: {
+            sg_str t = { NULL, 0 };
+            sg_out_type named;
+
+            ok = fast_str(&p, end, smax, &t, &present)
+                && (!present
+                    || (sg_out_type_from_name(t.ptr, t.len, &named) == 0
+                        && named == type));
+            present = false;
+            break;
+        }
+        case F_CHANNEL_ID:
+            ok = fast_str(&p, end, smax, &out->channel_id, &present)
+                && (!present || out->channel_id.len > 0
+                    || type == SG_OUT_RPC_REQUEST);
+            out->has_channel_id = present;
+            break;
+        case F_MESSAGE_KEY:
+            ok = fast_str(&p, end, smax, &out->message_key,
+                          &out->has_message_key);
+            break;
+        case F_TRACE_ID:
+            ok = fast_str(&p, end, 128, &out->trace_id, &present);
+            break;
+        case F_TEXT:
+            ok = fast_str(&p, end,
+                          type == SG_OUT_PRESENCE ? smax
+                                                  : lim->max_text_bytes,
+                          &out->text, &present);
+            break;
+        case F_REPLY_TO:
+            ok = fast_str(&p, end, smax, &out->reply_to, &out->has_reply_to);
+            break;
+        case F_FILENAME:
+            ok = fast_str(&p, end, smax, &out->filename, &present);
+            break;
+        case F_MIMETYPE:
+            ok = fast_str(&p, end, smax, &out->mimetype, &present);
+            break;
+        case F_MESSAGE_ID:
+            ok = fast_str(&p, end, smax, &out->message_id, &present)
+                && (!present || out->message_id.len > 0);
+            break;
+        case F_EMOJI:
+            ok = fast_str(&p, end, smax, &out->emoji, &out->has_emoji)
+                && (type != SG_OUT_REACTION || !out->has_emoji
+                    || out->emoji.len > 0);
+            present = out->has_emoji;
+            break;
+        case F_RPC_METHOD:
+            ok = fast_str(&p, end, smax, &out->rpc_method, &present)
+                && (!present || out->rpc_method.len > 0);
+            break;
+        case F_REPLY_KEY:
+            ok = fast_str(&p, end, smax, &out->reply_key, &present)
+                && (!present || out->reply_key.len > 0);
+            break;
+        case F_FILE_DATA: {
+            const uint8_t *b = p;
+            sg__mp_obj o;
+
+            if (*p == 0xc0) {
+                p++;
+                break;
+            }
+            if (sg__mp_head(&b, end, &o) != 0 || o.type != SG__MP_BIN
+                || o.len > lim->max_binary_bytes) {
+                ok = false;
+                break;
+            }
+            out->file_data.ptr = o.len ? o.v.body : NULL;
+            out->file_data.len = o.len;
+            present = true;
+            p = b;
+            break;
+        }
+        case F_RPC_ARGS: {
+            const uint8_t *start = p;
+
+            if (*p == 0xc0) {
+                p++;
+            } else if (((*p & 0xf0) == 0x80 || *p == 0xde || *p == 0xdf)
+                       && sg__fast_any(lim, &p, end, 2, smax)) {
+                out->rpc_args.mp = start;
+                out->rpc_args.len = (size_t)(p - start);
+            } else {
+                ok = false;
+            }
+            break;
+        }
+        case F_UNKNOWN:
+            ok = sg__fast_any(lim, &p, end, 2, smax);
+            break;
+        default:                /* buttons */
+            ok = false;
+            break;
+        }
+        if (present)
+            have |= BIT(f);
+    }
+    sg__keyset_release(d, &ks);
+    if (rc != 0)
+        return rc;              /* out of memory */
+    if (!ok || p != end)
+        return FAST_GIVE_UP;
+    out->type = type;
+    if (type != SG_OUT_PRESENCE && type != SG_OUT_RPC_REQUEST
+        && !(have & BIT(F_CHANNEL_ID)))
+        return FAST_GIVE_UP;
+    switch (type) {
+    case SG_OUT_MESSAGE:
+        ok = (have & BIT(F_TEXT)) != 0;
+        break;
+    case SG_OUT_FILE:
+        ok = (have & BIT(F_FILE_DATA)) != 0;
+        break;
+    case SG_OUT_REACTION:
+        ok = (have & BIT(F_MESSAGE_ID)) && (have & BIT(F_EMOJI));
+        break;
+    case SG_OUT_RPC_REQUEST:
+        ok = (have & BIT(F_RPC_METHOD)) && (have & BIT(F_REPLY_KEY));
+        break;
+    case SG_OUT_BUTTONS:
+        ok = false;
+        break;
+    default:
+        break;
+    }
+    if (type == SG_OUT_PRESENCE) {
+        out->has_channel_id = false;
+        out->channel_id.ptr = NULL;
+        out->channel_id.len = 0;
+    }
+    return ok ? 0 : FAST_GIVE_UP;
 }

@@ -3,6 +3,7 @@
  * sections 9 and 10), decoded and encoded.
  */
 #include "mp_build.h"
+#include "../decode_internal.h"
 
 /* SG-OUTENV-001 SG-OUTENV-002: each type's fields; no type is message. */
 static void
@@ -379,6 +380,112 @@ test_envelope_encode_outbound_round_trip(void **state)
     mb_free(&m);
 }
 
+/* Every one-byte change of m to each of a set of values, and every cut,
+   must get the same verdict from the fast path and the exact reading. */
+static size_t
+agree_on_mutations(sg_kind kind, mb *m)
+{
+    static const uint8_t values[] = {
+        0x00, 0x01, 0x7f, 0x80, 0x81, 0x8f, 0x90, 0x9f, 0xa0, 0xa1, 0xa4,
+        0xbf, 0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xca, 0xcb, 0xcc, 0xcf,
+        0xd0, 0xd3, 0xd4, 0xd9, 0xda, 0xdb, 0xdc, 0xde, 0xdf, 0xe0, 0xff,
+        'a', 'e', 't', '_'
+    };
+    size_t pos, v, checked = 0;
+
+    for (pos = 0; pos <= m->len; pos++) {
+        for (v = 0; v < sizeof(values) + 1; v++) {
+            sg_envelope *fast = NULL, *exact = NULL;
+            sg_error e1, e2;
+            uint8_t saved = pos < m->len ? m->b[pos] : 0;
+            size_t len = m->len;
+            int r1, r2;
+
+            if (v < sizeof(values)) {
+                if (pos == m->len)
+                    break;
+                m->b[pos] = values[v];
+            } else {
+                len = pos;
+            }
+            r1 = sg__decode_data(kind, m->b, len, NULL, 0, &fast, &e1);
+            r2 = sg__decode_data(kind, m->b, len, NULL, SG__DECODE_EXACT,
+                                 &exact, &e2);
+            if (r1 != r2 || (r1 == 0 && !sg_envelope_equal(fast, exact)))
+                fail_msg("byte %zu = 0x%02x: fast %d, exact %d", pos,
+                         v < sizeof(values) ? values[v] : 0, r1, r2);
+            sg_envelope_free(fast);
+            sg_envelope_free(exact);
+            if (pos < m->len)
+                m->b[pos] = saved;
+            checked++;
+        }
+    }
+    return checked;
+}
+
+/* SG-ENV-002 SG-OUTENV-001: the outbound fast path agrees with the exact
+   reading, type first, type last or absent, on every kind of field. */
+static void
+test_envelope_decode_data_outbound_fast_path_agrees(void **state)
+{
+    size_t checked = 0;
+    mb m;
+
+    (void)state;
+    mb_init(&m);
+    mb_map(&m, 5);
+    mb_kv(&m, "type", "message");
+    mb_kv(&m, "channel_id", "c1");
+    mb_kv(&m, "message_key", "k");
+    mb_kv(&m, "text", "hello");
+    mb_kv(&m, "reply_to", "m");
+    checked += agree_on_mutations(SG_KIND_OUTBOUND, &m);
+    m.len = 0;
+    mb_map(&m, 4);
+    mb_kv(&m, "channel_id", "c1");
+    mb_kv(&m, "text", "hi");
+    mb_kv(&m, "x", "y");
+    mb_kv(&m, "type", "message");
+    checked += agree_on_mutations(SG_KIND_OUTBOUND, &m);
+    m.len = 0;
+    mb_map(&m, 5);
+    mb_kv(&m, "type", "file");
+    mb_kv(&m, "channel_id", "c");
+    mb_str(&m, "file_data");
+    mb_bin(&m, "ab", 2);
+    mb_kv(&m, "filename", "f");
+    mb_str(&m, "schema_version");
+    mb_int(&m, 1);
+    checked += agree_on_mutations(SG_KIND_OUTBOUND, &m);
+    m.len = 0;
+    mb_map(&m, 5);
+    mb_kv(&m, "type", "rpc_request");
+    mb_kv(&m, "rpc_method", "m");
+    mb_str(&m, "rpc_args");
+    mb_map(&m, 1);
+    mb_str(&m, "limit");
+    mb_int(&m, 10);
+    mb_kv(&m, "reply_key", "r");
+    mb_kv(&m, "emoji", "e");
+    checked += agree_on_mutations(SG_KIND_OUTBOUND, &m);
+    m.len = 0;
+    mb_map(&m, 4);
+    mb_kv(&m, "type", "reaction");
+    mb_kv(&m, "channel_id", "c");
+    mb_kv(&m, "message_id", "m");
+    mb_kv(&m, "emoji", "e");
+    checked += agree_on_mutations(SG_KIND_OUTBOUND, &m);
+    m.len = 0;
+    mb_map(&m, 3);
+    mb_kv(&m, "type", "presence");
+    mb_kv(&m, "channel_id", "");
+    mb_kv(&m, "text", "t");
+    checked += agree_on_mutations(SG_KIND_OUTBOUND, &m);
+    assert_true(checked > 5000);
+    mb_free(&m);
+}
+
 int
 main(void)
 {
@@ -394,6 +501,7 @@ main(void)
         cmocka_unit_test(test_envelope_encode_outbound_bytes),
         cmocka_unit_test(test_envelope_encode_outbound_refuses_invalid),
         cmocka_unit_test(test_envelope_encode_outbound_round_trip),
+        cmocka_unit_test(test_envelope_decode_data_outbound_fast_path_agrees),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
