@@ -452,9 +452,9 @@ static int in_flight_is(void *arg)
 /* ---- tests -------------------------------------------------------------- */
 
 /*
- * SG-IN-001, SG-IN-010, SG-IN-021, SG-CLAIM-009, SG-LOCK-003, SG-LOCK-007:
- * every entry handled and acknowledged, no lock and no claim-attempt field
- * left behind.
+ * SG-IN-001, SG-IN-010, SG-IN-021, SG-IN-022, SG-CLAIM-009, SG-LOCK-003,
+ * SG-LOCK-007: every entry handled and acknowledged, counted, no lock and
+ * no claim-attempt field left behind.
  */
 static void test_inbound_handles_and_acknowledges(void **state)
 {
@@ -472,6 +472,10 @@ static void test_inbound_handles_and_acknowledges(void **state)
     WAIT(handled_at_least, w, in, 20);
     WAIT(pending_is, w, in, 0);
     assert_int_equal(stats(in).in_flight, 0);
+    assert_int_equal(stats(in).read, 20);
+    assert_int_equal(stats(in).handled, 20);
+    assert_int_equal(stats(in).failed + stats(in).dead_lettered, 0);
+    assert_true(stats(in).commands > 0);
     lock_key(w, "c1", lock, sizeof lock);
     WAIT(pending_is, w, in, 0);
     sgt_loop_for(w->base, 20);
@@ -564,10 +568,26 @@ static void test_inbound_backpressure_caps_entries_in_flight(void **state)
     sg_inbound_consumer_free(in);
 }
 
+typedef struct logcap {
+    int n;
+    char line[512];
+} logcap;
+
+static void logcap_sink(sg_log_level level, const char *line, void *ud)
+{
+    logcap *c = ud;
+
+    if (level >= SG_LOG_WARN && strstr(line, "rejected") != NULL) {
+        c->n++;
+        snprintf(c->line, sizeof c->line, "%s", line);
+    }
+}
+
 /*
- * SG-IN-003, SG-DLQ-001, SG-DLQ-003, SG-FRAME-003: a codec rejection is
- * dead-lettered with its reason and path, with every original field, and
- * acknowledged; the handler never runs.
+ * SG-IN-003, SG-DLQ-001, SG-DLQ-003, SG-DLQ-007, SG-FRAME-003,
+ * SG-TRACE-003: a codec rejection is dead-lettered with its reason and
+ * path, with every original field, and acknowledged; the handler never
+ * runs; the log line names the entry and its trace.
  */
 static void test_inbound_dead_letters_codec_rejections(void **state)
 {
@@ -576,7 +596,13 @@ static void test_inbound_dead_letters_codec_rejections(void **state)
     char id[32], v[256], names[512];
     redisReply *r;
 
-    r = redisCommand(w->sync, "XADD %s * data %b x-extra kept",
+    logcap cap;
+
+    memset(&cap, 0, sizeof cap);
+    w->log.level = SG_LOG_INFO;
+    w->log.fn = logcap_sink;
+    w->log.ud = &cap;
+    r = redisCommand(w->sync, "XADD %s * data %b x-extra kept trace_id tr-9",
                      w->topo.inbound_stream, "\x91\x01", (size_t)2);
     snprintf(id, sizeof id, "%s", r->str);
     freeReplyObject(r);
@@ -587,9 +613,12 @@ static void test_inbound_dead_letters_codec_rejections(void **state)
     assert_int_equal(w->nseen, 0);
     dlq_names(w, 0, names, sizeof names);
     assert_string_equal(names,
-                        "data,x-extra,dlq_origin_stream,dlq_origin_group,"
-                        "dlq_origin_id,dlq_reason,dlq_path,dlq_error,"
-                        "dlq_attempts,dlq_consumer,dlq_time_ms");
+                        "data,x-extra,trace_id,dlq_origin_stream,"
+                        "dlq_origin_group,dlq_origin_id,dlq_reason,dlq_path,"
+                        "dlq_error,dlq_attempts,dlq_consumer,dlq_time_ms");
+    assert_int_equal(cap.n, 1);
+    assert_non_null(strstr(cap.line, id));
+    assert_non_null(strstr(cap.line, "trace tr-9"));
     assert_int_equal(dlq_field(w, 0, "data", v, sizeof v), 0);
     assert_memory_equal(v, "\x91\x01", 2);
     assert_int_equal(dlq_field(w, 0, "x-extra", v, sizeof v), 0);
@@ -612,6 +641,7 @@ static void test_inbound_dead_letters_codec_rejections(void **state)
     assert_true(strlen(v) == 13);
     assert_int_equal(stats(in).dead_lettered, 1);
     sg_inbound_consumer_free(in);
+    w->log.fn = NULL;
 }
 
 /*
@@ -687,7 +717,8 @@ static void test_inbound_passive_entry_skips_the_lock(void **state)
 }
 
 /*
- * SG-CLAIM-001, SG-CLAIM-004, SG-CLAIM-006, SG-IN-009, SG-LOCK-004: a
+ * SG-CLAIM-001, SG-CLAIM-004, SG-CLAIM-006, SG-CLAIM-008, SG-IN-009,
+ * SG-LOCK-001, SG-LOCK-004, SG-LOCK-006: a
  * consumer dies in the middle of a handling; another reclaims the entry,
  * waits for the dead one's lock to expire, handles and acknowledges it.
  * The dead one's late finish has no effect.
@@ -710,6 +741,20 @@ static void test_inbound_killed_consumer_is_reclaimed(void **state)
     w->running--;
     lock_key(w, "k", lock, sizeof lock);
     assert_true(key_exists(w, lock));
+    /* SG-LOCK-001, SG-LOCK-006: {prefix}:{channel}, a 128-bit hex token,
+       the configured TTL. */
+    {
+        redisReply *r = redisCommand(w->sync, "GET %s", lock);
+        size_t i;
+
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        assert_int_equal(r->len, 32);
+        for (i = 0; i < r->len; i++)
+            assert_non_null(strchr("0123456789abcdef", r->str[i]));
+        freeReplyObject(r);
+        assert_true(redis_int(w, "PTTL %s", lock) > 0);
+        assert_true(redis_int(w, "PTTL %s", lock) <= 300);
+    }
     /* "Killed": no release, no ack, no more renewals or idle resets. */
     sg_inbound_consumer_free(a);
     w->mode = MODE_OK;
@@ -824,6 +869,58 @@ static void test_inbound_poison_entry_is_quarantined(void **state)
     assert_int_equal(redis_int(w, "HEXISTS %s %s",
                                w->topo.claim_attempts_key, id), 0);
     assert_int_equal(stats(in).quarantined, 1);
+    sg_inbound_consumer_free(in);
+}
+
+static int claimed_at_least(void *arg)
+{
+    cond *c = arg;
+
+    return (long long)stats(c->in).claimed >= c->n;
+}
+
+/*
+ * SG-CLAIM-002, SG-CLAIM-007: the sweep carries its cursor. With COUNT 1,
+ * Redis looks at no more than 10 pending entries per XAUTOCLAIM; an old
+ * entry behind 25 young ones is only reached if each call goes on where
+ * the last one stopped. The young ones are never taken.
+ */
+static void test_inbound_sweep_carries_its_cursor(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *in;
+    char ids[26][32], args[26 * 33 + 128];
+    size_t used = 0;
+    int i, n;
+
+    w->knobs.autoclaim_min_idle_ms = 400;
+    w->knobs.autoclaim_count = 1;
+    w->knobs.autoclaim_interval_ms = 20;
+    for (i = 0; i < 26; i++)
+        publish(w, "y", i < 25 ? "young" : "old", 1, ids[i]);
+    read_as(w, "worker-gone0003", 26);
+    sgt_loop_for(w->base, 450);
+    /* The first 25 become young again at another live consumer. */
+    for (i = 0; i < 25; i++) {
+        n = snprintf(args + used, sizeof args - used, " %s", ids[i]);
+        used += (size_t)n;
+    }
+    {
+        char cmd[sizeof args + 128];
+
+        n = snprintf(cmd, sizeof cmd, "XCLAIM %s %s worker-busy0003 0%s "
+                     "JUSTID", w->topo.inbound_stream, w->topo.worker_group,
+                     args);
+        assert_true(n > 0 && (size_t)n < sizeof cmd);
+        freeReplyObject(redisCommand(w->sync, cmd));
+    }
+    in = engine(w, "worker-sweep003");
+    WAIT(claimed_at_least, w, in, 1);
+    WAIT(handled_at_least, w, in, 1);
+    assert_int_equal(w->nseen, 1);
+    assert_string_equal(w->seen[0].id, ids[25]);
+    sgt_loop_for(w->base, 100);
+    assert_int_equal(stats(in).claimed, 1);
     sg_inbound_consumer_free(in);
 }
 
@@ -1143,6 +1240,7 @@ int main(void)
         T(test_inbound_ack_checks_the_lock_token),
         T(test_inbound_poison_entry_is_quarantined),
         T(test_inbound_deleted_pending_entries_are_counted),
+        T(test_inbound_sweep_carries_its_cursor),
         T(test_inbound_lock_collision_requeues_then_dead_letters),
         T(test_inbound_waiting_entry_idle_time_is_reset),
         T(test_inbound_recreates_group_after_restart),
