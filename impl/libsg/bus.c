@@ -30,7 +30,7 @@ typedef struct stream_state {
     int warned;
 } stream_state;
 
-enum req_kind { R_PUBLISH, R_CHECK, R_PROVISION, R_STATS };
+enum req_kind { R_PUBLISH, R_CHECK, R_PROVISION, R_STATS, R_SERVER };
 
 typedef struct bus_req {
     struct bus_req *prev;
@@ -44,6 +44,7 @@ typedef struct bus_req {
         sg_bus_done_fn *done;
         sg_publish_fn *publish;
         sg_stream_stats_fn *stats;
+        sg_server_info_fn *server;
     } cb;                        /* NULL: nobody to call back */
     void *ud;
     /* R_CHECK */
@@ -53,6 +54,9 @@ typedef struct bus_req {
     long long pending;
     /* R_STATS */
     sg_stream_stats st;
+    /* R_SERVER */
+    sg_server_info info;
+    const sg_log *log;
 } bus_req;
 
 struct sg_bus {
@@ -623,6 +627,95 @@ int sg_bus_stream_stats(sg_bus *bus, const char *stream, const char *group,
         r->remaining++;
     } else {
         r->status = SG_ECLOSED;
+    }
+    req_link(bus, r);
+    return 0;
+}
+
+/* ---- the server --------------------------------------------------------- */
+
+static void server_version(sg_server_info *info, const char *text)
+{
+    const char *v = strstr(text, "redis_version:");
+    char *end;
+    long major, minor = 0;
+
+    if (v == NULL)
+        return;
+    v += 14;
+    major = strtol(v, &end, 10);
+    if (end == v)
+        return;
+    if (*end == '.')
+        minor = strtol(end + 1, NULL, 10);
+    info->version_major = (int)major;
+    info->version_minor = (int)minor;
+}
+
+static void on_server(sg_conn *conn, int status, const sg_reply *reply,
+                      void *ud)
+{
+    bus_req *r = ud;
+
+    (void)conn;
+    if (sg_reply_kind(reply) == SG_REPLY_STRING) {
+        server_version(&r->info, sg_reply_str(reply, NULL));
+    } else if (sg_reply_kind(reply) == SG_REPLY_ARRAY) {
+        size_t len;
+        const char *p = sg_reply_str(sg_reply_at(reply, 1), &len);
+
+        if (p != NULL && len < sizeof r->info.policy) {
+            memcpy(r->info.policy, p, len);
+            r->info.policy[len] = '\0';
+            r->info.policy_known = 1;
+        }
+    } else if (status == SG_EREDIS) {
+        /* SG-OPS-003: a managed Redis may refuse CONFIG. */
+        sg_logf(r->log, SG_LOG_INFO, "bus: cannot read maxmemory-policy "
+                "(%s); not checked", sg_reply_str(reply, NULL));
+    } else if (status != 0 && r->status == 0) {
+        r->status = status;
+    }
+    if (--r->remaining > 0)
+        return;
+    if (r->status == 0) {
+        if (r->info.version_major > 0 && r->info.version_major < 7)
+            sg_logf(r->log, SG_LOG_ERROR, "bus: Redis %d.%d is too old: the "
+                    "protocol needs 7.0 or later (SG-OPS-001)",
+                    r->info.version_major, r->info.version_minor);
+        if (r->info.policy_known &&
+            strcmp(r->info.policy, "noeviction") != 0)
+            sg_logf(r->log, SG_LOG_WARN, "bus: Redis maxmemory-policy is %s;"
+                    " it must be noeviction, or locks, claim keys and leases"
+                    " may be evicted (SG-OPS-002)", r->info.policy);
+    }
+    if (r->cb.server != NULL)
+        r->cb.server(r->status, r->status == 0 ? &r->info : NULL, r->ud);
+    req_done(r);
+}
+
+int sg_bus_check_server(sg_bus *bus, sg_server_info_fn *fn, void *ud)
+{
+    const char *info[2] = {"INFO", "server"};
+    const char *config[3] = {"CONFIG", "GET", "maxmemory-policy"};
+    bus_req *r = req_new(bus, R_SERVER, 0);
+    int rc;
+
+    if (r == NULL)
+        return SG_ENOMEM;
+    r->cb.server = fn;
+    r->ud = ud;
+    r->log = bus->log;
+    rc = sg_conn_command(bus->conn, on_server, r, 2, info, NULL);
+    if (rc != 0) {
+        bus->mem->free(r, bus->mem->ud);
+        return rc;
+    }
+    bus->sent++;
+    r->remaining = 1;
+    if (sg_conn_command(bus->conn, on_server, r, 3, config, NULL) == 0) {
+        bus->sent++;
+        r->remaining++;
     }
     req_link(bus, r);
     return 0;

@@ -426,6 +426,57 @@ static void test_bus_stream_stats(void **state)
     assert_int_equal(b.st.lag, 3);
 }
 
+typedef struct server_box {
+    int done;
+    int status;
+    sg_server_info info;
+} server_box;
+
+static void on_server(int status, const sg_server_info *info, void *ud)
+{
+    server_box *b = ud;
+
+    b->done++;
+    b->status = status;
+    if (info != NULL)
+        b->info = *info;
+}
+
+static int server_done(void *arg)
+{
+    return ((server_box *)arg)->done > 0;
+}
+
+/*
+ * SG-OPS-001, SG-OPS-002, SG-OPS-003: the version and the eviction policy
+ * are read; a policy other than noeviction is warned about by name.
+ */
+static void test_bus_check_server_warns_about_eviction(void **state)
+{
+    world *w = *state;
+    server_box b;
+
+    memset(&b, 0, sizeof b);
+    freeReplyObject(redisCommand(w->sync, "CONFIG SET maxmemory-policy "
+                                 "volatile-lru"));
+    assert_int_equal(sg_bus_check_server(w->bus, on_server, &b), 0);
+    assert_true(sgt_loop_until(w->base, server_done, &b, 5000));
+    assert_int_equal(b.status, 0);
+    assert_true(b.info.version_major >= 7);
+    assert_int_equal(b.info.policy_known, 1);
+    assert_string_equal(b.info.policy, "volatile-lru");
+    assert_int_equal(count_lines(&w->cap, "maxmemory-policy is "
+                                          "volatile-lru"), 1);
+    w->cap.n = 0;
+    freeReplyObject(redisCommand(w->sync, "CONFIG SET maxmemory-policy "
+                                 "noeviction"));
+    memset(&b, 0, sizeof b);
+    assert_int_equal(sg_bus_check_server(w->bus, on_server, &b), 0);
+    assert_true(sgt_loop_until(w->base, server_done, &b, 5000));
+    assert_string_equal(b.info.policy, "noeviction");
+    assert_int_equal(w->cap.n, 0);
+}
+
 static void test_role_names(void **state)
 {
     sg_role r;
@@ -447,6 +498,7 @@ int main(void)
         T(test_bus_trims_and_warns_about_backlog),
         T(test_bus_failed_check_does_not_block_publish),
         T(test_bus_stream_stats),
+        T(test_bus_check_server_warns_about_eviction),
         cmocka_unit_test(test_role_names),
     };
 #undef T

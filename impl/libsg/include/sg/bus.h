@@ -173,6 +173,30 @@ typedef void sg_stream_stats_fn(int status, const sg_stream_stats *st,
 int sg_bus_stream_stats(sg_bus *bus, const char *stream, const char *group,
                         sg_stream_stats_fn *fn, void *ud);
 
+/* ---- the server --------------------------------------------------------- */
+
+typedef struct sg_server_info {
+    int version_major;          /* from INFO server; 0 when unknown */
+    int version_minor;
+    int policy_known;           /* CONFIG GET answered */
+    char policy[32];            /* maxmemory-policy */
+} sg_server_info;
+
+/* status 0 and info, or SG_EREDIS / SG_ECLOSED / SG_ETIMEOUT and NULL. */
+typedef void sg_server_info_fn(int status, const sg_server_info *info,
+                               void *ud);
+
+/*
+ * Checks what the protocol needs of the server (SPEC section 21), with
+ * INFO server and CONFIG GET maxmemory-policy in one round trip: a version
+ * below 7.0 is logged as an error (SG-OPS-001), a policy other than
+ * noeviction as a warning naming it (SG-OPS-002, SG-OPS-003), and a
+ * refused CONFIG GET (a managed Redis) is logged and ignored. fn (may be
+ * NULL) gets what was learnt. 0: fn runs once; else SG_ENOMEM or
+ * SG_ECLOSED and fn never runs.
+ */
+int sg_bus_check_server(sg_bus *bus, sg_server_info_fn *fn, void *ud);
+
 #ifdef __cplusplus
 }
 #endif
