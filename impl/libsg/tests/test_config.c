@@ -2,7 +2,7 @@
  * Topology names and knobs from the environment (sg/config.h).
  *
  * Spec IDs: SG-TOPO-001 (defaults when unset or empty, the value when
- * set), SG-TOPO-002 (derived names), SG-CFG-004 (knob defaults; a value
+ * set), SG-TOPO-002 (derived names), SG-TOPO-009 (names logged), SG-CFG-004 (knob defaults; a value
  * that is not a positive decimal integer is refused, naming the
  * variable), SG-CFG-005, SG-FRAME-009 (stream length floored at 1000).
  */
@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,32 @@ static void test_name_join_builds_derived_names(void **state)
                      SG_EINVAL);
 }
 
+static void keep_line(sg_log_level level, const char *line, void *ud)
+{
+    (void)level;
+    snprintf(ud, 1024, "%s", line);
+}
+
+/* SG-TOPO-009: one line names every stream, group and prefix in use. */
+static void test_topology_log_names_every_name(void **state)
+{
+    const char *env[] = {"SG_DLQ_STREAM", "ops:dlq", NULL};
+    char line[1024] = "";
+    sg_topology t;
+    sg_log log;
+
+    (void)state;
+    assert_int_equal(sg_topology_from_lookup(&t, lookup, env, NULL), 0);
+    sg_log_init(&log);
+    log.fn = keep_line;
+    log.ud = line;
+    sg_topology_log(&t, &log);
+    assert_non_null(strstr(line, "SG_DLQ_STREAM=ops:dlq"));
+    assert_non_null(strstr(line, "SG_INBOUND_STREAM=sg:stream:inbound"));
+    assert_non_null(strstr(line, "SG_RPC_REPLY_PREFIX=sg:rpc:reply"));
+    assert_non_null(strstr(line, "SG_OUTBOUND_CLAIM_ATTEMPTS_KEY="));
+}
+
 static void test_knobs_from_lookup_defaults(void **state)
 {
     const char *env[] = {"SG_BLOCK_MS", "", NULL};
@@ -219,6 +246,7 @@ int main(void)
         cmocka_unit_test(
             test_topology_from_env_reads_the_process_environment),
         cmocka_unit_test(test_name_join_builds_derived_names),
+        cmocka_unit_test(test_topology_log_names_every_name),
         cmocka_unit_test(test_knobs_from_lookup_defaults),
         cmocka_unit_test(test_knobs_from_lookup_uses_set_values),
         cmocka_unit_test(
