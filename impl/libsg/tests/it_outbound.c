@@ -27,7 +27,7 @@
 
 #define MAX_CALLS 64
 
-enum mode { SEND_ID, SEND_NO_ID, SEND_FAIL };
+enum mode { SEND_ID, SEND_NO_ID, SEND_FAIL, SEND_HOLD };
 
 typedef struct call {
     char op[16];
@@ -50,6 +50,9 @@ typedef struct world {
     int ncalls;
     int next_id;
     int rpcs;
+    sg_job *held[8];
+    int nheld;
+    int done_calls;
 } world;
 
 /* ---- fixture ------------------------------------------------------------ */
@@ -138,6 +141,10 @@ static void record(world *w, const char *op, sg_job *job,
         break;
     case SEND_FAIL:
         sg_job_finish(job, SG_JOB_FAILED("platform said 503"));
+        break;
+    case SEND_HOLD:
+        assert_true(w->nheld < 8);
+        w->held[w->nheld++] = job;
         break;
     }
 }
@@ -359,6 +366,13 @@ static int settled_at_least(void *arg)
                        st.failed) >= c->n;
 }
 
+static int lost_at_least(void *arg)
+{
+    cond *c = arg;
+
+    return (long long)stats(c->oc).lost >= c->n;
+}
+
 static int pending_is(void *arg)
 {
     cond *c = arg;
@@ -382,9 +396,11 @@ static int calls_at_least(void *arg)
 /* ---- tests -------------------------------------------------------------- */
 
 /*
- * SG-OUT-001, SG-OUT-004, SG-OUT-005, SG-OUT-007, SG-OUTENV-002: every
- * type reaches its adapter operation, in stream order per channel;
- * presence needs no channel; a missing capability succeeds.
+ * SG-OUT-001, SG-OUT-004, SG-OUT-005, SG-OUT-007, SG-OUTENV-002,
+ * SG-TOPO-002, SG-TOPO-011: every type reaches its adapter operation, in
+ * stream order per channel; presence needs no channel; a missing
+ * capability succeeds; the platform's stream is read through its gateway
+ * group and no other.
  */
 static void test_outbound_dispatches_by_type(void **state)
 {
@@ -421,6 +437,14 @@ static void test_outbound_dispatches_by_type(void **state)
     assert_int_equal(k, 6);
     assert_int_equal(stats(oc).handled, 8);
     assert_int_equal(redis_int(w, "XLEN %s", w->topo.dlq_stream), 0);
+    {
+        redisReply *r = redisCommand(w->sync, "XINFO GROUPS %s", w->stream);
+
+        assert_int_equal(r->elements, 1);
+        assert_string_equal(r->element[0]->element[1]->str,
+                            "sg:gateway:test");
+        freeReplyObject(r);
+    }
     sg_outbound_consumer_free(oc);
 }
 
@@ -562,9 +586,10 @@ static int list_len_is(void *arg)
 }
 
 /*
- * SG-RPC-002, SG-RPC-003, SG-OUT-003: an RPC is answered while the
- * channel's outbound lock is held elsewhere: exactly one JSON text pushed,
- * a 60 s expiry, the entry acknowledged.
+ * SG-RPC-002, SG-RPC-003, SG-OUT-003, SG-LOCK-006: an RPC is answered
+ * while the channel's outbound lock ({prefix}:{platform}:{channel}) is
+ * held elsewhere: exactly one JSON text pushed, a 60 s expiry, the entry
+ * acknowledged; the message behind the lock waits.
  */
 static void test_outbound_rpc_answers_without_the_lock(void **state)
 {
@@ -641,6 +666,91 @@ static void test_outbound_dead_letters_rejected_envelopes(void **state)
     sg_outbound_consumer_free(oc);
 }
 
+/*
+ * SG-OUT-006, SG-IN-009: an entry taken over by another gateway while it
+ * waited for its lock is left alone: no completion-marker check, no claim
+ * key, no send, no acknowledgement.
+ */
+static void test_outbound_entry_no_longer_ours_is_left_alone(void **state)
+{
+    world *w = *state;
+    sg_outbound_consumer *oc;
+    char id[32], lock[300];
+    redisReply *r;
+
+    snprintf(lock, sizeof lock, "%s:test:c", w->topo.outbound_lock_prefix);
+    freeReplyObject(redisCommand(w->sync, "SET %s other", lock));
+    oc = engine(w, "gw-iiiiiiii", 1);
+    publish(w, SG_OUT_MESSAGE, "c", "stolen", "msg:stolen", id);
+    {
+        cond c_ = {w, oc, 1};
+
+        assert_true(sgt_loop_until(w->base, pending_is, &c_, 10000));
+    }
+    sgt_loop_for(w->base, 30);
+    /* Another gateway takes it over, then the lock comes free. */
+    freeReplyObject(redisCommand(w->sync, "XCLAIM %s %s gw-other 0 %s "
+                                 "JUSTID", w->stream, w->group, id));
+    freeReplyObject(redisCommand(w->sync, "DEL %s", lock));
+    {
+        cond c_ = {w, oc, 1};
+
+        assert_true(sgt_loop_until(w->base, lost_at_least, &c_, 10000));
+    }
+    assert_int_equal(w->ncalls, 0);
+    assert_int_equal(redis_int(w, "EXISTS %s:msg:stolen",
+                               w->topo.outbound_claim_prefix), 0);
+    r = redisCommand(w->sync, "XPENDING %s %s - + 10", w->stream, w->group);
+    assert_int_equal(r->elements, 1);
+    assert_string_equal(r->element[0]->element[1]->str, "gw-other");
+    freeReplyObject(r);
+    sg_outbound_consumer_free(oc);
+}
+
+static void on_stopped(sg_consumer *c, void *ud)
+{
+    (void)c;
+    ((world *)ud)->done_calls++;
+}
+
+static int stopped(void *arg)
+{
+    return ((cond *)arg)->w->done_calls > 0;
+}
+
+/*
+ * SG-OUT-018, SG-IN-017: a gateway's graceful stop lets the send in
+ * progress finish, writes its marker and acknowledges it, and leaves the
+ * queued send pending.
+ */
+static void test_outbound_graceful_stop_drains(void **state)
+{
+    world *w = *state;
+    sg_outbound_consumer *oc;
+    char v[32];
+
+    w->mode = SEND_HOLD;
+    oc = engine(w, "gw-jjjjjjjj", 1);
+    publish(w, SG_OUT_MESSAGE, "c", "sending", "msg:drain", NULL);
+    publish(w, SG_OUT_MESSAGE, "c", "queued", NULL, NULL);
+    WAIT(calls_at_least, w, oc, 1);
+    WAIT(pending_is, w, oc, 2);
+    assert_int_equal(sg_consumer_stop(sg_outbound_consumer_engine(oc),
+                                      on_stopped, w), 0);
+    sgt_loop_for(w->base, 30);
+    assert_int_equal(w->done_calls, 0);
+    sg_job_set_message_id(w->held[0], "p-9", 3);
+    sg_job_finish(w->held[0], SG_JOB_OK);
+    WAIT(stopped, w, oc, 0);
+    assert_int_equal(w->ncalls, 1);
+    assert_int_equal(pending(w), 1);
+    redis_str(w, v, sizeof v, "HGET msg:drain message_id");
+    assert_string_equal(v, "p-9");
+    assert_int_equal(redis_int(w, "EXISTS %s:test:c",
+                               w->topo.outbound_lock_prefix), 0);
+    sg_outbound_consumer_free(oc);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -653,6 +763,8 @@ int main(void)
         T(test_outbound_rpc_answers_without_the_lock),
         T(test_outbound_rpc_without_server_answers_unknown),
         T(test_outbound_dead_letters_rejected_envelopes),
+        T(test_outbound_entry_no_longer_ours_is_left_alone),
+        T(test_outbound_graceful_stop_drains),
     };
 #undef T
 
