@@ -234,8 +234,17 @@ fast_strv(sg__dec *d, const uint8_t **pp, const uint8_t *end, sg_strv *out)
         (*pp)++;
         return 0;
     }
-    if (d->lim->max_depth < 2 || sg__mp_head(pp, end, &o) != 0
-        || o.type != SG__MP_ARRAY || o.len > d->lim->max_array_items)
+    if (d->lim->max_depth < 2)
+        return FAST_GIVE_UP;
+    if ((**pp & 0xf0) == 0x90) {
+        o.len = **pp & 0x0f;
+        (*pp)++;
+        if (o.len > (size_t)(end - *pp))
+            return FAST_GIVE_UP;
+    } else if (sg__mp_head(pp, end, &o) != 0 || o.type != SG__MP_ARRAY) {
+        return FAST_GIVE_UP;
+    }
+    if (o.len > d->lim->max_array_items)
         return FAST_GIVE_UP;
     if (o.len == 0)
         return 0;

@@ -28,6 +28,7 @@ typedef struct jr {
     msgpack_packer pk;
     sg_buf *out;
     int oom;
+    bool bad;                   /* the text did not scan as cJSON read it */
 } jr;
 
 static int
@@ -65,6 +66,8 @@ number_token(jr *r, size_t *start, size_t *end)
         r->pos++;
     }
     *end = r->pos;
+    if (*end == *start)
+        r->bad = true;
 }
 
 static int
@@ -79,18 +82,29 @@ hexval(char c)
     return -1;
 }
 
-static unsigned
+/* Four hex digits at p as a code unit, or -1. */
+static long
 hex4(const char *p)
 {
-    return (unsigned)(hexval(p[0]) << 12 | hexval(p[1]) << 8
-                      | hexval(p[2]) << 4 | hexval(p[3]));
+    long v = 0;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        int h = hexval(p[i]);
+
+        if (h < 0)
+            return -1;
+        v = v << 4 | h;
+    }
+    return v;
 }
 
 /*
  * Decodes the next string token into tmp (room for its length: decoding
  * never makes a string longer) and returns its decoded length. cJSON has
- * already accepted the text, so escapes are well-formed and surrogates
- * paired.
+ * accepted the text, but its checks of escapes are not to be relied on
+ * (1.7.15 lets "\u00>" through), so every escape is checked here and a
+ * bad one sets r->bad.
  */
 static size_t
 string_token(jr *r, char *tmp)
@@ -98,27 +112,51 @@ string_token(jr *r, char *tmp)
     size_t n = 0;
 
     skip_glue(r);
-    r->pos++;                           /* the opening quote */
+    if (r->pos >= r->len || r->s[r->pos] != '"') {
+        r->bad = true;
+        return 0;
+    }
+    r->pos++;
     while (r->pos < r->len && r->s[r->pos] != '"') {
-        char c = r->s[r->pos++];
-        unsigned cp, lo;
+        unsigned char c = (unsigned char)r->s[r->pos++];
+        long cp, lo;
 
+        if (c < 0x20) {
+            r->bad = true;
+            return 0;
+        }
         if (c != '\\') {
-            tmp[n++] = c;
+            tmp[n++] = (char)c;
             continue;
         }
-        c = r->s[r->pos++];
+        if (r->pos >= r->len) {
+            r->bad = true;
+            return 0;
+        }
+        c = (unsigned char)r->s[r->pos++];
         switch (c) {
         case 'b': tmp[n++] = '\b'; break;
         case 'f': tmp[n++] = '\f'; break;
         case 'n': tmp[n++] = '\n'; break;
         case 'r': tmp[n++] = '\r'; break;
         case 't': tmp[n++] = '\t'; break;
+        case '"': case '\\': case '/': tmp[n++] = (char)c; break;
         case 'u':
-            cp = hex4(r->s + r->pos);
+            cp = r->len - r->pos >= 4 ? hex4(r->s + r->pos) : -1;
+            if (cp < 0 || (cp >= 0xdc00 && cp <= 0xdfff)) {
+                r->bad = true;
+                return 0;
+            }
             r->pos += 4;
-            if (cp >= 0xd800 && cp <= 0xdbff && r->pos + 6 <= r->len) {
-                lo = hex4(r->s + r->pos + 2);
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                /* A high surrogate must be followed by a low one. */
+                lo = r->len - r->pos >= 6 && r->s[r->pos] == '\\'
+                    && r->s[r->pos + 1] == 'u'
+                    ? hex4(r->s + r->pos + 2) : -1;
+                if (lo < 0xdc00 || lo > 0xdfff) {
+                    r->bad = true;
+                    return 0;
+                }
                 r->pos += 6;
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
             }
@@ -138,10 +176,14 @@ string_token(jr *r, char *tmp)
                 tmp[n++] = (char)(0x80 | (cp & 0x3f));
             }
             break;
-        default:                        /* '"', '\\', '/' */
-            tmp[n++] = c;
-            break;
+        default:
+            r->bad = true;
+            return 0;
         }
+    }
+    if (r->pos >= r->len) {
+        r->bad = true;
+        return 0;
     }
     r->pos++;                           /* the closing quote */
     return n;
@@ -379,10 +421,16 @@ sg_envelope_from_json(sg_kind kind, const char *json, size_t len,
     r.pos = 0;
     r.out = &mp;
     r.oom = 0;
+    r.bad = false;
     msgpack_packer_init(&r.pk, &mp, buf_write);
     pack_value(&r, root, tmp);
     cJSON_Delete(root);
     mem->free(tmp, mem->ud);
+    if (r.bad) {
+        sg_buf_destroy(&mp);
+        return sg__error_set(err, SG_EDECODE, SG_REASON_INVALID_JSON, "data",
+                             "text is not JSON (a bad escape or token)");
+    }
     if (r.oom) {
         sg_buf_destroy(&mp);
         return sg__error_set(err, SG_ENOMEM, SG_REASON_NONE, NULL,

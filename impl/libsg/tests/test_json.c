@@ -181,6 +181,18 @@ test_envelope_from_json_rejects(void **state)
                 "{\"platform\":\"p\",\"channel_id\":\"c\","
                 "\"member_count\":18446744073709551615}",
                 SG_REASON_OUT_OF_RANGE, "data.member_count");
+    /* Bug: cJSON 1.7.15 accepts "\u00>" and a raw NUL in a string; the
+       bridge's scanner read hex digits it never checked (found by
+       fuzz_json). Escapes are now checked by the bridge itself. */
+    assert_int_equal(sg_envelope_from_json(SG_KIND_INBOUND,
+                                           "{\"content\":\"a\\u00>\0b\"}",
+                                           22, NULL, &env, &err),
+                     SG_EDECODE);
+    assert_int_equal(err.reason, SG_REASON_INVALID_JSON);
+    expect_json(SG_KIND_INBOUND, "{\"content\":\"\\udc00\"}",
+                SG_REASON_INVALID_JSON, "data");
+    expect_json(SG_KIND_INBOUND, "{\"content\":\"\\ud800x\"}",
+                SG_REASON_INVALID_JSON, "data");
     for (i = 0; i < 40; i++)
         deep[i] = '[';
     deep[40] = '\0';
