@@ -176,11 +176,11 @@ big_inbound(mb *m)
     mb_map(m, 1);
     mb_kv(m, "data", b64);
     for (i = 0; i < 40; i++) {
-        snprintf(key, sizeof(key), "extra%d", i);
+        assert_true(snprintf(key, sizeof(key), "extra%d", i) < (int)sizeof(key));
         mb_str(m, key);
         mb_map(m, 12);
         for (int j = 0; j < 12; j++) {
-            snprintf(key, sizeof(key), "k%d", j);
+            assert_true(snprintf(key, sizeof(key), "k%d", j) < (int)sizeof(key));
             mb_kv(m, key, "v");
         }
     }
@@ -208,7 +208,7 @@ test_envelope_decode_survives_every_allocation_failure(void **state)
     for (int j = 0; j < 9; j++) {
         char key[8];
 
-        snprintf(key, sizeof(key), "k%d", j);
+        assert_true(snprintf(key, sizeof(key), "k%d", j) < (int)sizeof(key));
         mb_kv(&m, key, "v");
     }
     torture_op("decode outbound", op_decode_outbound, &m);

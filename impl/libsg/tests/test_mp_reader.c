@@ -170,7 +170,7 @@ test_decode_data_rejects_duplicate_keys(void **state)
     mb_str(&m, "embeds");
     mb_map(&m, 41);
     for (i = 0; i < 40; i++) {
-        snprintf(key, sizeof(key), "k%d", i);
+        assert_true(snprintf(key, sizeof(key), "k%d", i) < (int)sizeof(key));
         mb_str(&m, key);
         mb_int(&m, i);
     }
