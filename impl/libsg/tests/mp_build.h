@@ -238,7 +238,8 @@ mb_expect(sg_kind kind, const mb *m, int reason, const char *path)
 static inline int
 str_eq(sg_str s, const char *lit)
 {
-    return s.len == strlen(lit) && (s.len == 0 || memcmp(s.ptr, lit, s.len) == 0);
+    return s.len == strlen(lit)
+        && (s.len == 0 || memcmp(s.ptr, lit, s.len) == 0);
 }
 
 /* Whether needle[0..n) occurs in hay[0..len) (memmem is not C11). */

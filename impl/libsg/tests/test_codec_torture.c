@@ -176,11 +176,13 @@ big_inbound(mb *m)
     mb_map(m, 1);
     mb_kv(m, "data", b64);
     for (i = 0; i < 40; i++) {
-        assert_true(snprintf(key, sizeof(key), "extra%d", i) < (int)sizeof(key));
+        assert_true(snprintf(key, sizeof(key), "extra%d", i)
+                    < (int)sizeof(key));
         mb_str(m, key);
         mb_map(m, 12);
         for (int j = 0; j < 12; j++) {
-            assert_true(snprintf(key, sizeof(key), "k%d", j) < (int)sizeof(key));
+            assert_true(snprintf(key, sizeof(key), "k%d", j)
+                        < (int)sizeof(key));
             mb_kv(m, key, "v");
         }
     }
