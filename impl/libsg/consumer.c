@@ -51,6 +51,7 @@
 
 #define BATCH_MAX 128          /* operations per script call */
 #define READ_MARGIN_MS 5000    /* beyond BLOCK before a read times out */
+#define READS_MAX 4            /* XREADGROUPs in the reader's pipeline */
 #define RETRY_MS 100           /* after a send failed at once */
 #define LOCK_DELAY_MIN_MS 10   /* SG-LOCK-005 */
 #define LOCK_DELAY_MAX_MS 500
@@ -175,7 +176,11 @@ struct sg_consumer {
     int stopping;
     int done;
     int freeing;
-    int reading;
+    int reads;                     /* XREADGROUPs in flight */
+    int read_counts[READS_MAX];    /* their COUNTs, oldest at read_head */
+    int read_head;
+    int last_full;                 /* the last read got all it asked */
+    long long reserved;            /* sum of read_counts in flight */
     int creating_group;
     int claiming;
     int flush_scheduled;
@@ -979,23 +984,42 @@ static void recreate_group(sg_consumer *e)
 
 /* ---- reading ------------------------------------------------------------ */
 
+/*
+ * Reads. One XREADGROUP per round trip caps the rate at COUNT entries per
+ * round trip, so while the stream has entries waiting (the last read came
+ * back full) up to READS_MAX reads are kept in the reader's pipeline. Each
+ * read's COUNT is reserved from the free capacity until its reply is in,
+ * so the entries read and not finished never exceed SG_MAX_IN_FLIGHT
+ * (SG-IN-002). Replies come in order, so the COUNTs wait in a FIFO.
+ */
 static void on_read(sg_conn *conn, int status, const sg_reply *reply,
                     void *ud)
 {
     sg_consumer *e = ud;
+    size_t got = 0;
+    int asked;
 
     (void)conn;
-    e->reading = 0;
-    if (e->freeing || e->stopping)
+    if (e->freeing || e->stopping || e->reads == 0)
         return;
+    asked = e->read_counts[e->read_head];
+    e->read_head = (e->read_head + 1) % READS_MAX;
+    e->reads--;
+    e->reserved -= asked;
     if (status == 0) {
         size_t i;
 
-        for (i = 0; i < sg_reply_len(reply); i++)
-            admit_entries(e, sg_reply_at(sg_reply_at(reply, i), 1), 0);
+        for (i = 0; i < sg_reply_len(reply); i++) {
+            const sg_reply *entries = sg_reply_at(sg_reply_at(reply, i), 1);
+
+            got += sg_reply_len(entries);
+            admit_entries(e, entries, 0);
+        }
+        e->last_full = got >= (size_t)asked;
         read_more(e);
         return;
     }
+    e->last_full = 0;
     if (status == SG_EREDIS && sg_reply_is(reply, "NOGROUP")) {
         recreate_group(e);
         return;
@@ -1004,50 +1028,55 @@ static void on_read(sg_conn *conn, int status, const sg_reply *reply,
         sg_logf(e->log, SG_LOG_ERROR, "consumer %s: XREADGROUP on %s: %s",
                 e->name, e->stream, sg_reply_str(reply, NULL));
     /* The reader reconnects by itself; try again shortly. */
-    arm(e->read_ev, status == SG_EREDIS ? 1000 : RETRY_MS);
+    if (e->reads == 0)
+        arm(e->read_ev, status == SG_EREDIS ? 1000 : RETRY_MS);
 }
 
 static void read_more(sg_consumer *e)
 {
     char count[16], block[16];
-    const char *av[10];
+    const char *av[11];
     long long room;
-    int rc;
+    int n, rc;
 
-    if (!e->started || e->stopping || e->freeing || e->reading ||
-        e->creating_group || e->reader == NULL)
+    if (!e->started || e->stopping || e->freeing || e->creating_group ||
+        e->reader == NULL)
         return;
-    /* SG-IN-002: never ask for more than the free capacity. */
-    room = (long long)e->k.max_in_flight - (long long)e->st.in_flight;
-    if (room <= 0)
-        return;
-    put_num(count, sizeof count,
-            room < e->k.read_count ? room : e->k.read_count);
     put_num(block, sizeof block, e->k.block_ms);
-    av[0] = "XREADGROUP";
-    av[1] = "GROUP";
-    av[2] = e->group;
-    av[3] = e->name;
-    av[4] = "COUNT";
-    av[5] = count;
-    av[6] = "BLOCK";
-    av[7] = block;
-    av[8] = "STREAMS";
-    av[9] = e->stream;
-    {
-        const char *full[11];
-
-        memcpy(full, av, sizeof av);
-        full[10] = ">";
+    /* Another read only behind a full one: the stream has more waiting. */
+    while (e->reads == 0 || (e->last_full && e->reads < READS_MAX)) {
+        /* SG-IN-002: never ask for more than the free capacity. */
+        room = (long long)e->k.max_in_flight - (long long)e->st.in_flight -
+               e->reserved;
+        if (room <= 0)
+            return;
+        n = room < e->k.read_count ? (int)room : e->k.read_count;
+        put_num(count, sizeof count, n);
+        av[0] = "XREADGROUP";
+        av[1] = "GROUP";
+        av[2] = e->group;
+        av[3] = e->name;
+        av[4] = "COUNT";
+        av[5] = count;
+        av[6] = "BLOCK";
+        av[7] = block;
+        av[8] = "STREAMS";
+        av[9] = e->stream;
+        av[10] = ">";
+        /* A read queued behind others may block after they did. */
         rc = sg_conn_command_timeout(e->reader,
-                                     e->k.block_ms + READ_MARGIN_MS, on_read,
-                                     e, 11, full, NULL);
-    }
-    if (rc == 0) {
-        e->reading = 1;
+                                     e->k.block_ms * (e->reads + 1) +
+                                         READ_MARGIN_MS,
+                                     on_read, e, 11, av, NULL);
+        if (rc != 0) {
+            if (e->reads == 0)
+                arm(e->read_ev, RETRY_MS);
+            return;
+        }
+        e->read_counts[(e->read_head + e->reads) % READS_MAX] = n;
+        e->reads++;
+        e->reserved += n;
         event_del(e->read_ev);
-    } else {
-        arm(e->read_ev, RETRY_MS);
     }
 }
 
