@@ -584,6 +584,42 @@ static void logcap_sink(sg_log_level level, const char *line, void *ud)
 }
 
 /*
+ * SG-IN-002 with pipelined reads: while reads come back full, several are
+ * kept in flight, but their COUNTs together never pass the free capacity.
+ */
+static void test_inbound_pipelined_reads_respect_capacity(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *in;
+    int i;
+
+    w->mode = MODE_HOLD;
+    w->knobs.max_in_flight = 7;
+    w->knobs.read_count = 2;
+    for (i = 0; i < 30; i++) {
+        char ch[8];
+
+        snprintf(ch, sizeof ch, "ch%d", i);
+        publish(w, ch, "x", 1, NULL);
+    }
+    in = engine(w, "worker-pipe0001");
+    WAIT(held_at_least, w, in, 7);
+    sgt_loop_for(w->base, 300);
+    assert_int_equal(w->nheld, 7);
+    assert_int_equal(pending(w), 7);
+    assert_int_equal(stats(in).max_in_flight_seen, 7);
+    for (i = 0; i < 7; i++)
+        release_held(w, i, SG_JOB_OK);
+    WAIT(held_at_least, w, in, 14);
+    sgt_loop_for(w->base, 100);
+    assert_int_equal(w->nheld, 14);
+    assert_int_equal(stats(in).max_in_flight_seen, 7);
+    for (i = 7; i < 14; i++)
+        release_held(w, i, SG_JOB_OK);
+    sg_inbound_consumer_free(in);
+}
+
+/*
  * SG-IN-003, SG-DLQ-001, SG-DLQ-003, SG-DLQ-007, SG-FRAME-003,
  * SG-TRACE-003: a codec rejection is dead-lettered with its reason and
  * path, with every original field, and acknowledged; the handler never
@@ -1231,6 +1267,7 @@ int main(void)
         T(test_inbound_handles_and_acknowledges),
         T(test_inbound_orders_each_channel_and_runs_channels_together),
         T(test_inbound_backpressure_caps_entries_in_flight),
+        T(test_inbound_pipelined_reads_respect_capacity),
         T(test_inbound_dead_letters_codec_rejections),
         T(test_inbound_failure_retries_then_dead_letters),
         T(test_inbound_cancel_acknowledges_without_dead_letter),
