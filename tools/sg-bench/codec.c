@@ -82,12 +82,12 @@ static const sg_attachment attachments[1] = {
 };
 
 static const sg_str member_roles[2] = {
-    LIT("1045301234567890123"),
-    LIT("1045301234567890456"),
+    LIT("mod"),
+    LIT("dev"),
 };
 
 static const sg_str user_aliases[1] = {
-    LIT("slack:U04ABCDEF12"),
+    LIT("slack:U04A"),
 };
 
 static void typical_inbound(sg_envelope *env)
@@ -96,26 +96,26 @@ static void typical_inbound(sg_envelope *env)
 
     sg_envelope_init(env, SG_KIND_INBOUND);
     in->platform = SG_STR("discord");
-    in->channel_id = SG_STR("1187654321098765432");
-    in->user_id = SG_STR("398765432109876543");
-    in->username = SG_STR("ada.lovelace");
+    in->channel_id = SG_STR("1187654321");
+    in->user_id = SG_STR("3987654321");
+    in->username = SG_STR("ada");
     in->content = (sg_str){ content_text, CONTENT_LEN };
     /* Most guild traffic is not addressed to the bot (SG-IN-007). */
     in->is_addressed = false;
     in->attachments = attachments;
     in->nattachments = 1;
-    in->room_name = SG_STR("ops-staging");
+    in->room_name = SG_STR("ops");
     in->timestamp = 1732350000.123;
-    in->message_id = SG_STR("1309876543210987654");
-    in->reply_to = SG_STR("1309876543210980000");
+    in->message_id = SG_STR("1309876543");
+    in->reply_to = SG_STR("1309876500");
     in->has_guild_id = true;
-    in->guild_id = SG_STR("1012345678901234567");
-    in->guild_name = SG_STR("Stargazer Dev");
+    in->guild_id = SG_STR("1012345678");
+    in->guild_name = SG_STR("Stargazer");
     in->member_roles = (sg_strv){ member_roles, 2 };
     in->member_count = 1342;
     in->reactions = (sg_any){ reactions_mp, sizeof(reactions_mp) };
     in->has_unified_user_id = true;
-    in->unified_user_id = SG_STR("u-7f3a9c2e");
+    in->unified_user_id = SG_STR("u-7f3a");
     in->user_aliases = (sg_strv){ user_aliases, 1 };
     in->trace_id = SG_STR("4bf92f3577b34da6a3ce929d0e0e4736");
 }
