@@ -14,6 +14,7 @@
 #include "strmap.h"
 #include "xadd.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -634,20 +635,25 @@ int sg_bus_stream_stats(sg_bus *bus, const char *stream, const char *group,
 
 /* ---- the server --------------------------------------------------------- */
 
+/* Reads "redis_version:7.0.15" out of INFO server; leaves 0 when absent. */
 static void server_version(sg_server_info *info, const char *text)
 {
     const char *v = strstr(text, "redis_version:");
-    char *end;
+    char *end, *end2;
     long major, minor = 0;
 
     if (v == NULL)
         return;
     v += 14;
+    errno = 0;
     major = strtol(v, &end, 10);
-    if (end == v)
+    if (errno != 0 || end == v || major < 0 || major > 1000)
         return;
-    if (*end == '.')
-        minor = strtol(end + 1, NULL, 10);
+    if (*end == '.') {
+        minor = strtol(end + 1, &end2, 10);
+        if (errno != 0 || end2 == end + 1 || minor < 0 || minor > 1000)
+            minor = 0;
+    }
     info->version_major = (int)major;
     info->version_minor = (int)minor;
 }
