@@ -108,7 +108,8 @@ static const char prelude_lua[] =
  *      exist, EXPIRE 90 days; write-back and acknowledgement are one step
  *      (SG-OUT-014).
  *   F  a failed handling. Values: reason, error, then the entry's fields
- *      (sent only at the last delivery). With flag 2, the claim key is
+ *      (sent only when the caller expects the last delivery; otherwise,
+ *      should the count have moved, they are read from the stream). With flag 2, the claim key is
  *      deleted if it still holds the entry ID (SG-OUT-012). Below
  *      SG_MAX_DELIVERIES the entry stays pending (SG-IN-012); at it,
  *      dead-letter and acknowledge (SG-IN-013).
@@ -204,10 +205,16 @@ static const char step_lua_end[] =
     "      elseif op == 'F' then\n"
     "        if key2 and redis.call('GET', key2) == id then "
     "redis.call('DEL', key2) end\n"
-    "        if p[4] >= maxdel then\n"
+    "        if p[4] >= maxdel and nv > 2 then\n"
     "          dead_letter(ARGV, v0 + 3, id, ARGV[v0 + 1], '', ARGV[v0 + 2],"
     "\n"
     "            p[4], v0 + nv)\n"
+    "          ack(id, p[4]); code = 8\n"
+    "        elseif p[4] >= maxdel then\n"
+    "          local e = redis.call('XRANGE', stream, id, id)\n"
+    "          local f = {}\n"
+    "          if e[1] then f = e[1][2] end\n"
+    "          dead_letter(f, 1, id, ARGV[v0 + 1], '', ARGV[v0 + 2], p[4])\n"
     "          ack(id, p[4]); code = 8\n"
     "        else code = 7 end\n"
     "      elseif op == 'D' then\n"
