@@ -62,7 +62,7 @@ enum job_state {
     J_QUEUED,          /* in its channel's queue */
     J_WAIT,            /* channel head, waiting to retry the lock */
     J_BEGIN_PENDING,   /* in the begin list */
-    J_BEGINNING,       /* begin script in flight */
+    J_BEGINNING,       /* its B operation in flight */
     J_RUNNING,         /* with the role */
     J_SETTLE           /* settle operation queued or in flight */
 };
@@ -114,7 +114,7 @@ struct sg__chan {
     sg_consumer *eng;
 };
 
-/* A queued sg__settle operation, or an sg__renew item. */
+/* A queued sg__step operation, or an sg__renew item. */
 typedef struct sg__op {
     struct sg__op *next;
     char code;                     /* A F D Q R T P, or W (renew) */

@@ -22,7 +22,7 @@
  *   - presence: dispatched without a channel lock (SG-OUT-005);
  *   - every other type: under the lock
  *     `{SG_OUTBOUND_LOCK_PREFIX}:{platform}:{channel_id}` (SG-OUT-004), the
- *     begin script checks ownership, the completion marker and takes the
+ *     begin step checks ownership, the completion marker and takes the
  *     claim key when the envelope has a message_key (SG-OUT-006..011);
  *     only an entry cleared to send reaches the adapter;
  *   - the adapter ends the job: sg_job_set_message_id() with the platform's
