@@ -211,6 +211,8 @@ sg__decode_data(sg_kind kind, const uint8_t *data, size_t len,
     if ((data == NULL && len > 0) || !kind_valid(kind))
         return sg__error_set(err, SG_EINVAL, SG_REASON_NONE, NULL,
                              "invalid data or kind");
+    if (data == NULL)
+        data = (const uint8_t *)"";     /* no arithmetic on NULL */
     if (opts == NULL) {
         sg_decode_opts_init(&defaults);
         opts = &defaults;
@@ -309,7 +311,8 @@ find_field(const sg_entry *entry, const char *name, size_t n)
     for (i = 0; i < entry->nfields; i++) {
         const sg_entry_field *f = &entry->fields[i];
 
-        if (f->name.len == n && memcmp(f->name.ptr, name, n) == 0)
+        if (f->name.len == n && f->name.ptr != NULL
+            && memcmp(f->name.ptr, name, n) == 0)
             return &f->value;
     }
     return NULL;
@@ -321,7 +324,7 @@ sg_envelope_decode(sg_kind kind, const sg_entry *entry,
                    sg_error *err)
 {
     const sg_str *data, *ts, *trace;
-    size_t max_entry;
+    size_t max_entry, i;
     double tsv = 0.0;
     int rc;
 
@@ -334,6 +337,14 @@ sg_envelope_decode(sg_kind kind, const sg_entry *entry,
                              "entry is NULL");
     max_entry = opts != NULL ? opts->limits.max_entry_bytes
                              : sg_limits_default().max_entry_bytes;
+    for (i = 0; i < entry->nfields; i++) {
+        if ((entry->fields[i].name.ptr == NULL
+             && entry->fields[i].name.len > 0)
+            || (entry->fields[i].value.ptr == NULL
+                && entry->fields[i].value.len > 0))
+            return sg__error_set(err, SG_EINVAL, SG_REASON_NONE, NULL,
+                                 "entry field %zu: NULL with a length", i);
+    }
     data = find_field(entry, "data", 4);
     if (data == NULL)
         return sg__error_set(err, SG_EDECODE, SG_REASON_MISSING_FIELD,

@@ -402,7 +402,8 @@ sg__decode_inbound_fast(sg__dec *d, const uint8_t *p, const uint8_t *end,
     } else {
         return FAST_GIVE_UP;
     }
-    if (n > lim->max_map_pairs || n > (size_t)(end - p) / 2)
+    /* Big maps go to the exact reading, which sorts their keys. */
+    if (n > lim->max_map_pairs || n > (size_t)(end - p) / 2 || n > 256)
         return FAST_GIVE_UP;
     sg__keyset_init(&ks, n);
     for (i = 0; i < n; i++) {

@@ -121,6 +121,12 @@ int sg__mp_check_value(sg__dec *d, const uint8_t **pp, const uint8_t *end,
                        uint32_t depth, const sg__path *path);
 
 /*
+ * Steps over one value checking only that its headers read and its counts
+ * fit; true when they do. Allocates nothing, does not recurse.
+ */
+bool sg__mp_skip(const uint8_t **pp, const uint8_t *end);
+
+/*
  * Checks the `pairs` pairs of the envelope map (*pp past its header),
  * finding duplicates by field number for the keys field_of knows. When
  * out is not NULL, out[i] receives pair i.

@@ -326,7 +326,8 @@ sg__decode_outbound_fast(sg__dec *d, const uint8_t *p, const uint8_t *end,
     } else {
         return FAST_GIVE_UP;
     }
-    if (n > lim->max_map_pairs || n > (size_t)(end - p) / 2)
+    /* Big maps go to the exact reading, which sorts their keys. */
+    if (n > lim->max_map_pairs || n > (size_t)(end - p) / 2 || n > 256)
         return FAST_GIVE_UP;
     /* {"type": "<fixstr>", ...}: the type before anything else. */
     if (n > 0 && end - p >= 6 && memcmp(p, "\xa4type", 5) == 0

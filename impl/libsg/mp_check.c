@@ -6,6 +6,7 @@
  * left, UTF-8, then the elements; per map key, its type, UTF-8 and
  * duplicates.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "decode_internal.h"
@@ -68,6 +69,97 @@ dup_fail(sg__dec *d, const sg__path *path, sg_str key)
                         "key appears twice in one map");
 }
 
+bool
+sg__mp_skip(const uint8_t **pp, const uint8_t *end)
+{
+    /* Values still to skip; bounded by the input since counts fit it. */
+    size_t todo = 1;
+
+    while (todo > 0) {
+        sg__mp_obj o;
+
+        if (sg__mp_head(pp, end, &o) != 0 || o.type == SG__MP_EXT)
+            return false;
+        todo--;
+        if (o.type == SG__MP_ARRAY)
+            todo += o.len;
+        else if (o.type == SG__MP_MAP)
+            todo += (size_t)o.len * 2;
+    }
+    return true;
+}
+
+/*
+ * Maps of more pairs than this find duplicates by sorting their keys
+ * rather than in a hash table: a table's worst case (keys crafted to
+ * collide) is quadratic, which is harmless for 256 keys and not for the
+ * millions a large entry can declare.
+ */
+#define HASH_PAIRS_MAX 256
+
+typedef struct sorted_key {
+    const uint8_t *ptr;
+    uint32_t len;
+    uint32_t idx;
+} sorted_key;
+
+static int
+cmp_keys(const void *a, const void *b)
+{
+    const sorted_key *x = a, *y = b;
+    int c;
+
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    c = x->len ? memcmp(x->ptr, y->ptr, x->len) : 0;
+    if (c != 0)
+        return c;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * The index of the first pair of a large map whose key repeats an earlier
+ * key, or `pairs` when there is none: the keys are read ahead (values
+ * only stepped over, up to the first thing that cannot be read, which the
+ * checked pass then reports in its turn) and sorted. O(n log n) time,
+ * 16 bytes per pair. 0 or SG_ENOMEM.
+ */
+static int
+first_repeat(sg__dec *d, const uint8_t *p, const uint8_t *end,
+             uint32_t pairs, uint32_t *first)
+{
+    sorted_key *keys;
+    uint32_t n = 0, i;
+
+    *first = pairs;
+    /* pairs was checked against the bytes left (two per pair). */
+    keys = d->mem->malloc((size_t)pairs * sizeof(*keys), d->mem->ud);
+    if (keys == NULL)
+        return sg__dec_nomem(d);
+    for (i = 0; i < pairs; i++) {
+        sg__mp_obj o;
+
+        if (sg__mp_head(&p, end, &o) != 0 || o.type != SG__MP_STR)
+            break;
+        keys[n].ptr = o.v.body;
+        keys[n].len = o.len;
+        keys[n].idx = i;
+        n++;
+        if (!sg__mp_skip(&p, end))
+            break;
+    }
+    qsort(keys, n, sizeof(*keys), cmp_keys);
+    for (i = 1; i < n; i++) {
+        if (keys[i].len == keys[i - 1].len
+            && (keys[i].len == 0
+                || memcmp(keys[i].ptr, keys[i - 1].ptr, keys[i].len) == 0)
+            && keys[i].idx < *first)
+            *first = keys[i].idx;
+    }
+    d->mem->free(keys, d->mem->ud);
+    return 0;
+}
+
 static int
 check_map(sg__dec *d, const uint8_t **pp, const uint8_t *end, uint32_t pairs,
           uint32_t depth, const sg__path *path)
@@ -77,17 +169,26 @@ check_map(sg__dec *d, const uint8_t **pp, const uint8_t *end, uint32_t pairs,
     uint32_t i;
     int rc = 0;
 
+    uint32_t repeat = pairs;
+
+    if (pairs > HASH_PAIRS_MAX) {
+        rc = first_repeat(d, *pp, end, pairs, &repeat);
+        if (rc != 0)
+            return rc;
+    }
     sg__keyset_init(&ks, pairs);
     child.up = path;
     child.index = 0;
     for (i = 0; i < pairs; i++) {
         sg_str key = { NULL, 0 };
-        bool dup;
+        bool dup = i == repeat;
 
         rc = check_key(d, pp, end, path, &key);
         if (rc != 0)
             break;
-        rc = sg__keyset_add(d, &ks, (const uint8_t *)key.ptr, key.len, &dup);
+        if (pairs <= HASH_PAIRS_MAX)
+            rc = sg__keyset_add(d, &ks, (const uint8_t *)key.ptr, key.len,
+                                &dup);
         if (rc != 0)
             break;
         if (dup) {
@@ -167,20 +268,29 @@ sg__mp_check_pairs(sg__dec *d, const uint8_t **pp, const uint8_t *end,
     uint32_t i;
     int rc = 0;
 
+    uint32_t repeat = pairs;
+
+    if (pairs > HASH_PAIRS_MAX) {
+        rc = first_repeat(d, *pp, end, pairs, &repeat);
+        if (rc != 0)
+            return rc;
+    }
     sg__keyset_init(&ks, pairs);
     child.up = &sg__path_data;
     child.index = 0;
     for (i = 0; i < pairs; i++) {
         const uint8_t *val;
         sg_str key = { NULL, 0 };
-        bool dup;
+        bool dup = i == repeat;
         int f;
 
         rc = check_key(d, pp, end, &sg__path_data, &key);
         if (rc != 0)
             break;
         f = field_of(key.ptr, key.len);
-        if (f < 0) {
+        if (pairs > HASH_PAIRS_MAX) {
+            /* Found by sorting, above. */
+        } else if (f < 0) {
             rc = sg__keyset_add(d, &ks, (const uint8_t *)key.ptr, key.len,
                                 &dup);
             if (rc != 0)

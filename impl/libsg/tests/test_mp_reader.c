@@ -179,6 +179,40 @@ test_decode_data_rejects_duplicate_keys(void **state)
     mb_expect(SG_KIND_INBOUND, &m, SG_REASON_DUPLICATE_KEY,
               "data.embeds.k17");
 
+    /* 300 keys: past the hash table, into sorting. The repeat of k7 at
+       pair 100 is met before a bad string at pair 200, and after one at
+       pair 50. */
+    for (int bad = 200; bad >= 50; bad -= 150) {
+        m.len = 0;
+        mb_map(&m, 3);
+        mb_kv(&m, "platform", "p");
+        mb_kv(&m, "channel_id", "c");
+        mb_str(&m, "embeds");
+        mb_map(&m, 300);
+        for (i = 0; i < 300; i++) {
+            assert_true(snprintf(key, sizeof(key), "k%d", i == 100 ? 7 : i)
+                        < (int)sizeof(key));
+            mb_str(&m, key);
+            mb_str(&m, i == bad ? "\xff" : "v");
+        }
+        if (bad == 200)
+            mb_expect(SG_KIND_INBOUND, &m, SG_REASON_DUPLICATE_KEY,
+                      "data.embeds.k7");
+        else
+            mb_expect(SG_KIND_INBOUND, &m, SG_REASON_INVALID_UTF8,
+                      "data.embeds.k50");
+    }
+
+    /* The envelope map itself with 300 pairs: the repeat, not the size. */
+    m.len = 0;
+    mb_map(&m, 300);
+    for (i = 0; i < 300; i++) {
+        assert_true(snprintf(key, sizeof(key), "x%d", i == 250 ? 3 : i)
+                    < (int)sizeof(key));
+        mb_kv(&m, key, "v");
+    }
+    mb_expect(SG_KIND_INBOUND, &m, SG_REASON_DUPLICATE_KEY, "data.x3");
+
     /* Inside an rpc_args map of an outbound envelope. */
     m.len = 0;
     mb_map(&m, 4);
