@@ -288,23 +288,21 @@ attachments(enc *e, const char *field, size_t flen, const sg_attachment *a,
         return sg__dec_fail(&e->check, SG_REASON_ARRAY_TOO_LONG,
                             &sg__path_data, field, flen,
                             "%zu items exceed the bound", n);
-    for (i = 0; i < n; i++) {
-        sg__path item = { &top, NULL, 0, i };
-
-        rc = check_attachment(e, &item, &a[i]);
-        if (rc != 0)
-            return rc;
-    }
     p = key(e, field, flen, SG__MP_HEAD_MAX);
     if (p == NULL)
         return SG_ENOMEM;
     done(e, sg__mp_put_array_head(p, n));
+    /* Checked and written in one go: a failure rolls the output back. */
     for (i = 0; i < n; i++) {
+        sg__path item = { &top, NULL, 0, i };
         size_t need = 1 + 4 * (11 + SG__MP_HEAD_MAX) + a[i].data.len
             + a[i].mimetype.len + a[i].filename.len + a[i].source_url.len;
         size_t pairs = (a[i].data.len > 0) + (a[i].mimetype.len > 0)
             + (a[i].filename.len > 0) + (a[i].source_url.len > 0);
 
+        rc = check_attachment(e, &item, &a[i]);
+        if (rc != 0)
+            return rc;
         p = room(e, need);
         if (p == NULL)
             return SG_ENOMEM;
@@ -335,7 +333,7 @@ static int
 strv(enc *e, const char *field, size_t flen, sg_strv v)
 {
     sg__path top = { &sg__path_data, field, flen, 0 };
-    size_t need = SG__MP_HEAD_MAX, i;
+    size_t i;
     uint8_t *p;
 
     if (v.n == 0)
@@ -347,6 +345,11 @@ strv(enc *e, const char *field, size_t flen, sg_strv v)
                             &sg__path_data, field, flen,
                             "array of %zu items exceeds max_array_items %u",
                             v.n, e->lim->max_array_items);
+    p = key(e, field, flen, SG__MP_HEAD_MAX);
+    if (p == NULL)
+        return SG_ENOMEM;
+    done(e, sg__mp_put_array_head(p, v.n));
+    /* Checked and written in one go: a failure rolls the output back. */
     for (i = 0; i < v.n; i++) {
         sg_str s = v.items[i];
         sg__path item = { &top, NULL, 0, i };
@@ -361,15 +364,11 @@ strv(enc *e, const char *field, size_t flen, sg_strv v)
         if (!sg__utf8_valid((const uint8_t *)s.ptr, s.len))
             return sg__dec_fail(&e->check, SG_REASON_INVALID_UTF8, &item,
                                 NULL, 0, "string is not valid UTF-8");
-        need += SG__MP_HEAD_MAX + s.len;
+        p = room(e, SG__MP_HEAD_MAX + s.len);
+        if (p == NULL)
+            return SG_ENOMEM;
+        done(e, sg__mp_put_str(p, s.ptr, s.len));
     }
-    p = key(e, field, flen, need);
-    if (p == NULL)
-        return SG_ENOMEM;
-    p = sg__mp_put_array_head(p, v.n);
-    for (i = 0; i < v.n; i++)
-        p = sg__mp_put_str(p, v.items[i].ptr, v.items[i].len);
-    done(e, p);
     return 0;
 }
 
