@@ -23,6 +23,8 @@ typedef struct subcommand {
 static const subcommand subcommands[] = {
     { "codec", "encode and decode+validate of typical envelopes",
       bench_codec_main },
+    { "runtime", "consumer engine end to end: no-op handler, real Redis",
+      bench_runtime_main },
 };
 
 #define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
