@@ -20,7 +20,6 @@
 #include "sg/conn.h"
 
 #include "sg/error.h"
-#include "sha1.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -50,15 +49,26 @@ struct sg__cmd {
     void *ud;
     uint64_t deadline_ms;
     int timeout_ms;
-    /* For EVALSHA: what it needs to be sent again as EVAL. */
+    /*
+     * For a script call: the body for EVAL (into the connection's copy)
+     * and the digest for EVALSHA ("" when not known yet: sent as EVAL).
+     */
     int has_script;
     sg_script script;
+    char sha[41];
     int fell_back;
     int nkeys;
     int nargs;
     const char **args;      /* into this allocation */
     size_t *lens;
 };
+
+/* A script the connection ran, with what the server told us of it. */
+typedef struct conn_script {
+    sg_script s;            /* our own copy, name and body included */
+    char sha[41];           /* from SCRIPT LOAD, lowercase hex; "" until */
+    int loading;            /* a SCRIPT LOAD is in flight */
+} conn_script;
 
 struct sg_conn {
     struct event_base *base;
@@ -95,7 +105,7 @@ struct sg_conn {
     sg__cmd *tail;
     uint64_t sent;
 
-    sg_script *scripts;     /* our own copies, name and body included */
+    conn_script *scripts;
     size_t nscripts;
     size_t capscripts;
 };
@@ -521,7 +531,7 @@ static int write_script(sg_conn *c, sg__cmd *cmd, int eval)
     }
     av[0] = eval ? "EVAL" : "EVALSHA";
     len[0] = strlen(av[0]);
-    av[1] = eval ? cmd->script.body : cmd->script.sha;
+    av[1] = eval ? cmd->script.body : cmd->sha;
     len[1] = eval ? cmd->script.body_len : 40;
     av[2] = nkeys;
     len[2] = strlen(nkeys);
@@ -592,17 +602,52 @@ static sg__cmd *cmd_new(sg_conn *c, sg_reply_fn *fn, void *ud,
     return cmd;
 }
 
-static void send_script_load(sg_conn *c, const sg_script *s)
+/*
+ * The reply to SCRIPT LOAD of c->scripts[ud]: the script's digest, which
+ * the server computes, so that later calls can be EVALSHA.
+ */
+static void on_script_loaded(sg_conn *c, int status, const sg_reply *reply,
+                             void *ud)
 {
-    const char *av[3] = {"SCRIPT", "LOAD", s->body};
-    size_t len[3] = {6, 4, s->body_len};
-    sg__cmd *cmd = cmd_new(c, NULL, NULL, c->command_timeout_ms, 0);
+    size_t i = (size_t)(uintptr_t)ud, n, k;
+    conn_script *cs;
+    const char *hex;
+
+    /* Without a reply the connection may be going away: leave it alone. */
+    if (status != 0 && status != SG_EREDIS)
+        return;
+    cs = &c->scripts[i];
+    cs->loading = 0;
+    hex = status == 0 ? sg_reply_str(reply, &n) : NULL;
+    if (hex == NULL || n != 40)
+        return;
+    for (k = 0; k < 40; k++)
+        if (!((hex[k] >= '0' && hex[k] <= '9') ||
+              (hex[k] >= 'a' && hex[k] <= 'f')))
+            return;
+    memcpy(cs->sha, hex, 40);
+    cs->sha[40] = '\0';
+}
+
+/*
+ * Loads c->scripts[i]. A failed load is harmless: calls go as EVAL until
+ * a load succeeds.
+ */
+static void send_script_load(sg_conn *c, size_t i)
+{
+    conn_script *cs = &c->scripts[i];
+    const char *av[3] = {"SCRIPT", "LOAD", cs->s.body};
+    size_t len[3] = {6, 4, cs->s.body_len};
+    sg__cmd *cmd = cmd_new(c, on_script_loaded, (void *)(uintptr_t)i,
+                           c->command_timeout_ms, 0);
 
     if (cmd == NULL)
         return;
-    /* A failed load is harmless: the EVALSHA falls back to EVAL. */
-    if (write_cmd(c, cmd, 3, av, len) != 0)
+    if (write_cmd(c, cmd, 3, av, len) != 0) {
         mem_free(c->mem, cmd);
+        return;
+    }
+    cs->loading = 1;
 }
 
 static void start_connect(sg_conn *c)
@@ -636,8 +681,10 @@ static void start_connect(sg_conn *c)
     tv = ms_tv((uint64_t)c->connect_timeout_ms);
     event_add(c->connect_ev, &tv);
     /* Ahead of any caller's command, so that EVALSHA finds its script. */
-    for (i = 0; i < c->nscripts; i++)
-        send_script_load(c, &c->scripts[i]);
+    for (i = 0; i < c->nscripts; i++) {
+        c->scripts[i].loading = 0;
+        send_script_load(c, i);
+    }
 }
 
 /* ---- public ------------------------------------------------------------- */
@@ -799,7 +846,7 @@ static void conn_destroy(sg_conn *c)
         redisAsyncFree(ac);
     }
     for (i = 0; i < c->nscripts; i++)
-        mem_free(c->mem, (void *)(uintptr_t)c->scripts[i].name);
+        mem_free(c->mem, (void *)(uintptr_t)c->scripts[i].s.name);
     mem_free(c->mem, c->scripts);
     mem_free(c->mem, c);
 }
@@ -880,60 +927,58 @@ void sg_script_init(sg_script *s, const char *name, const char *body)
     s->name = name;
     s->body = body;
     s->body_len = strlen(body);
-    sg__sha1_hex(body, s->body_len, s->sha);
 }
 
 /*
- * The connection's own copy of s (name and body included), made on first
- * sight: it is loaded again at each connect, and EVAL fallbacks send its
- * body, so the caller's script need not outlive the call. *added is 1 when
- * the copy is new. NULL when out of memory.
+ * The index of the connection's own copy of s (name and body included),
+ * made on first sight: it is loaded again at each connect, and EVAL sends
+ * its body, so the caller's script need not outlive the call. A script is
+ * known by its body. -1 when out of memory.
  */
-static const sg_script *remember_script(sg_conn *c, const sg_script *s,
-                                        int *added)
+static long remember_script(sg_conn *c, const sg_script *s)
 {
     size_t i, nlen = strlen(s->name);
-    sg_script *d;
+    conn_script *d;
     char *copy;
 
-    *added = 0;
     for (i = 0; i < c->nscripts; i++)
-        if (memcmp(c->scripts[i].sha, s->sha, 40) == 0)
-            return &c->scripts[i];
+        if (c->scripts[i].s.body_len == s->body_len &&
+            memcmp(c->scripts[i].s.body, s->body, s->body_len) == 0)
+            return (long)i;
     if (c->nscripts == c->capscripts) {
         size_t cap = c->capscripts ? c->capscripts * 2 : 8;
-        sg_script *grown = c->mem->realloc(c->scripts, cap * sizeof *grown,
-                                           c->mem->ud);
+        conn_script *grown = c->mem->realloc(c->scripts, cap * sizeof *grown,
+                                             c->mem->ud);
 
         if (grown == NULL)
-            return NULL;
+            return -1;
         c->scripts = grown;
         c->capscripts = cap;
     }
     copy = mem_alloc(c->mem, nlen + 1 + s->body_len + 1);
     if (copy == NULL)
-        return NULL;
+        return -1;
     memcpy(copy, s->name, nlen + 1);
     memcpy(copy + nlen + 1, s->body, s->body_len);
     copy[nlen + 1 + s->body_len] = '\0';
-    d = &c->scripts[c->nscripts++];
-    d->name = copy;
-    d->body = copy + nlen + 1;
-    d->body_len = s->body_len;
-    memcpy(d->sha, s->sha, sizeof d->sha);
-    *added = 1;
-    return d;
+    d = &c->scripts[c->nscripts];
+    memset(d, 0, sizeof *d);
+    d->s.name = copy;
+    d->s.body = copy + nlen + 1;
+    d->s.body_len = s->body_len;
+    return (long)c->nscripts++;
 }
 
 int sg_conn_eval(sg_conn *c, const sg_script *s, sg_reply_fn *fn, void *ud,
                  int nkeys, int nargs, const char *const *args,
                  const size_t *lens)
 {
-    const sg_script *own;
+    conn_script *own;
     size_t extra, bytes = 0;
     sg__cmd *cmd;
     char *p;
-    int i, rc, added;
+    long at;
+    int i, rc;
 
     if (nkeys < 0 || nargs < nkeys)
         return SG_EINVAL;
@@ -961,15 +1006,26 @@ int sg_conn_eval(sg_conn *c, const sg_script *s, sg_reply_fn *fn, void *ud,
         cmd->lens[i] = n;
         p += n;
     }
-    own = remember_script(c, s, &added);
-    if (own == NULL) {
+    at = remember_script(c, s);
+    if (at < 0) {
         mem_free(c->mem, cmd);
         return SG_ENOMEM;
     }
-    cmd->script = *own;
-    if (added)
-        send_script_load(c, own);
-    rc = write_script(c, cmd, 0);
+    own = &c->scripts[at];
+    cmd->script = own->s;
+    memcpy(cmd->sha, own->sha, sizeof cmd->sha);
+    if (own->sha[0] == '\0') {
+        /*
+         * The digest is the server's to compute: until a SCRIPT LOAD has
+         * told us, the call goes as EVAL (which cannot meet NOSCRIPT).
+         */
+        cmd->fell_back = 1;
+        if (!own->loading)
+            send_script_load(c, (size_t)at);
+        rc = write_script(c, cmd, 1);
+    } else {
+        rc = write_script(c, cmd, 0);
+    }
     if (rc != 0)
         mem_free(c->mem, cmd);
     return rc;

@@ -14,12 +14,10 @@
     "return 0\n"
 
 const sg_script sg__script_cas_expire = {
-    "cas_expire", CAS_EXPIRE, sizeof CAS_EXPIRE - 1,
-    "3a32323a05c08607e6bc7842cfeea9552d0b61f5"
+    "cas_expire", CAS_EXPIRE, sizeof CAS_EXPIRE - 1
 };
 
 const sg_script sg__script_cas_delete = {
-    "cas_delete", CAS_DELETE, sizeof CAS_DELETE - 1,
-    "c89cee65b7ab260d98c281f3c3eb6fa7c992cdd2"
+    "cas_delete", CAS_DELETE, sizeof CAS_DELETE - 1
 };
 

@@ -3,9 +3,9 @@
  *
  * A connection remembers every script it ran and loads it again after
  * each reconnect (sg/conn.h), so a script must outlive every connection:
- * these are constants with their SHA-1 written out, which also makes them
- * safe to share between threads that run separate event loops.
- * test_lease.c checks each SHA-1 against its body.
+ * these are constants, which also makes them safe to share between
+ * threads that run separate event loops. test_lease.c checks each length
+ * against its body.
  */
 #ifndef SG_LEASE_SCRIPTS_H
 #define SG_LEASE_SCRIPTS_H

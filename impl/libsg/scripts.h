@@ -33,7 +33,7 @@ enum {
 };
 
 /*
- * The scripts, each with its SHA-1; caller storage, nothing to free. The
+ * The scripts; caller storage, nothing to free. The
  * bodies of the longer scripts are assembled into the struct itself.
  */
 typedef struct sg__scripts {

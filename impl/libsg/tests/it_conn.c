@@ -212,15 +212,28 @@ static void test_conn_eval_falls_back_to_eval_on_noscript(void **state)
     redisReply *rep;
 
     sg_script_init(&s, "plus-one", body);
-    assert_int_equal(strlen(s.sha), 40);
+    assert_int_equal(s.body_len, strlen(body));
     assert_true(sgt_loop_until(w->base, is_up, w->conn, 5000));
 
+    /* First sight: SCRIPT LOAD (which tells the digest), then EVAL. */
+    before = sg_conn_commands_sent(w->conn);
     memset(&r, 0, sizeof r);
     assert_int_equal(sg_conn_eval(w->conn, &s, record, &r, 0, 1,
                                   (const char *[]){"41"}, NULL), 0);
     assert_true(sgt_loop_until(w->base, is_done, &r, 5000));
     assert_int_equal(r.status, 0);
     assert_int_equal(r.integer, 42);
+    assert_int_equal(sg_conn_commands_sent(w->conn) - before, 2);
+
+    /* The digest is known now: one EVALSHA. */
+    before = sg_conn_commands_sent(w->conn);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(sg_conn_eval(w->conn, &s, record, &r, 0, 1,
+                                  (const char *[]){"9"}, NULL), 0);
+    assert_true(sgt_loop_until(w->base, is_done, &r, 5000));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.integer, 10);
+    assert_int_equal(sg_conn_commands_sent(w->conn) - before, 1);
 
     /* The server forgets the script: the next call must still work. */
     sync = sgt_redis_connect(&w->redis);

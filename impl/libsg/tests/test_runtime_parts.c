@@ -1,6 +1,5 @@
 /*
- * The runtime's small internal parts: SHA-1 (script names for EVALSHA),
- * the string map (channels and entry IDs), the assembled scripts, and the
+ * The runtime's small internal parts: the string map (channels and entry IDs), the assembled scripts, and the
  * logger.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -14,30 +13,8 @@
 #include <cmocka.h>
 
 #include "../scripts.h"
-#include "../sha1.h"
 #include "../strmap.h"
 #include "sg/log.h"
-
-/* FIPS 180 examples, and lengths around the padding boundary. */
-static void test_sha1_hex_matches_known_digests(void **state)
-{
-    char hex[41];
-    char buf[200];
-
-    (void)state;
-    sg__sha1_hex("", 0, hex);
-    assert_string_equal(hex, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-    sg__sha1_hex("abc", 3, hex);
-    assert_string_equal(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
-    sg__sha1_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-                 56, hex);
-    assert_string_equal(hex, "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
-    memset(buf, 'a', sizeof buf);
-    sg__sha1_hex(buf, 55, hex);
-    assert_string_equal(hex, "c1c8bbdc22796e28c0e15163d20899b65621d65a");
-    sg__sha1_hex(buf, 64, hex);
-    assert_string_equal(hex, "0098ba824b5c16427bd7a1122a5a442a25ec644d");
-}
 
 static void test_strmap_put_get_del_and_growth(void **state)
 {
@@ -83,8 +60,6 @@ static void test_scripts_are_assembled(void **state)
     assert_non_null(strstr(s.step.body, "local function dead_letter"));
     assert_non_null(strstr(s.step.body, "return out\n"));
     assert_non_null(strstr(s.autoclaim.body, "XAUTOCLAIM"));
-    assert_int_equal(strlen(s.step.sha), 40);
-    assert_string_not_equal(s.step.sha, s.autoclaim.sha);
 }
 
 typedef struct lines {
@@ -129,7 +104,6 @@ static void test_log_filters_by_level_and_formats(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha1_hex_matches_known_digests),
         cmocka_unit_test(test_strmap_put_get_del_and_growth),
         cmocka_unit_test(test_scripts_are_assembled),
         cmocka_unit_test(test_log_filters_by_level_and_formats),

@@ -47,12 +47,14 @@
  * callback returns: the caller never frees a reply. Copy what must outlive
  * the callback.
  *
- * Scripts. An sg_script is a Lua body with its SHA-1, computed once by
- * sg_script_init(). sg_conn_eval() sends EVALSHA; when the server answers
- * NOSCRIPT (after SCRIPT FLUSH, or on a server that never saw the script)
- * the connection sends the same call as EVAL and hands that reply to the
- * callback instead. A connection also loads, with SCRIPT LOAD pipelined
- * ahead of everything else, every script it has run before, each time it
+ * Scripts. An sg_script is a Lua body and a name. The digest EVALSHA needs
+ * is learnt from the server, never computed here: the first call of a
+ * script on a connection is sent as EVAL, with a SCRIPT LOAD pipelined
+ * ahead of it whose reply is the digest; later calls send EVALSHA. When
+ * the server answers NOSCRIPT (after SCRIPT FLUSH, say) the connection
+ * sends the same call as EVAL and hands that reply to the callback
+ * instead. A connection also loads, with SCRIPT LOAD pipelined ahead of
+ * everything else, every script it has run before, each time it
  * (re)connects, so that NOSCRIPT is rare.
  *
  * Counting. Every command written to the connection counts once in
@@ -248,22 +250,22 @@ int sg_conn_command_timeout(sg_conn *conn, int timeout_ms, sg_reply_fn *fn,
 typedef struct sg_script {
     const char *name;  /* for log lines */
     const char *body;
-    size_t body_len;
-    char sha[41];      /* SHA-1 of body, lowercase hex */
+    size_t body_len;   /* strlen(body) */
 } sg_script;
 
-/* Fills s with name, body and its SHA-1. */
+/* Fills s with name and body. */
 void sg_script_init(sg_script *s, const char *name, const char *body);
 
 /*
  * Runs script s: EVALSHA <sha> <nkeys> args[0..nargs), where the first
  * nkeys arguments are the script's KEYS and the rest its ARGV, with byte
- * lengths lens (NULL: C strings). Falls back to EVAL on NOSCRIPT (see the
- * top of this file); fn sees only the final reply. The connection
- * remembers the script (a copy of s and its body) and loads it again on
- * every reconnect; the first call of a script on a connection also sends
- * its SCRIPT LOAD, in the same write. Returns and calls back as
- * sg_conn_command().
+ * lengths lens (NULL: C strings); EVAL <body> ... while the connection
+ * does not know the script's digest yet. Falls back to EVAL on NOSCRIPT
+ * (see the top of this file); fn sees only the final reply. The
+ * connection remembers the script (a copy of s and its body, known by its
+ * body) and loads it again on every reconnect; the first call of a script
+ * on a connection also sends its SCRIPT LOAD, in the same write. Returns
+ * and calls back as sg_conn_command().
  */
 int sg_conn_eval(sg_conn *conn, const sg_script *s, sg_reply_fn *fn,
                  void *ud, int nkeys, int nargs, const char *const *args,
