@@ -19,6 +19,7 @@
 
 #include "sg/conn.h"
 
+#include "clock.h"
 #include "sg/error.h"
 
 #include <errno.h>
@@ -114,23 +115,6 @@ static void start_connect(sg_conn *c);
 static void conn_destroy(sg_conn *c);
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static struct timeval ms_tv(uint64_t ms)
-{
-    struct timeval tv;
-
-    tv.tv_sec = (time_t)(ms / 1000u);
-    tv.tv_usec = (suseconds_t)((ms % 1000u) * 1000u);
-    return tv;
-}
 
 static void *mem_alloc(const sg_mem *mem, size_t n)
 {
@@ -282,9 +266,9 @@ static void arm_deadline(sg_conn *c)
         event_del(c->timeout_ev);
         return;
     }
-    now = now_ms();
+    now = sg__mono_ms();
     wait = c->head->deadline_ms > now ? c->head->deadline_ms - now : 0;
-    tv = ms_tv(wait);
+    sg__ms_to_tv(wait, &tv);
     event_add(c->timeout_ev, &tv);
 }
 
@@ -320,7 +304,9 @@ static int backoff_ms(const sg_conn *c)
 
 static void schedule_retry(sg_conn *c, int delay_ms)
 {
-    struct timeval tv = ms_tv((uint64_t)delay_ms);
+    struct timeval tv;
+
+    sg__ms_to_tv((uint64_t)delay_ms, &tv);
 
     event_add(c->retry_ev, &tv);
 }
@@ -423,7 +409,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (c->head == NULL)
         return;
-    if (c->head->deadline_ms > now_ms()) {
+    if (c->head->deadline_ms > sg__mono_ms()) {
         arm_deadline(c);
         return;
     }
@@ -498,7 +484,7 @@ static int write_cmd(sg_conn *c, sg__cmd *cmd, int argc, const char **argv,
         REDIS_OK)
         return SG_ECLOSED;
     c->sent++;
-    cmd->deadline_ms = now_ms() + (uint64_t)cmd->timeout_ms;
+    cmd->deadline_ms = sg__mono_ms() + (uint64_t)cmd->timeout_ms;
     list_push(c, cmd);
     if (c->head == cmd)
         arm_deadline(c);
@@ -678,7 +664,7 @@ static void start_connect(sg_conn *c)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     c->ac = ac;
-    tv = ms_tv((uint64_t)c->connect_timeout_ms);
+    sg__ms_to_tv((uint64_t)c->connect_timeout_ms, &tv);
     event_add(c->connect_ev, &tv);
     /* Ahead of any caller's command, so that EVALSHA finds its script. */
     for (i = 0; i < c->nscripts; i++) {

@@ -36,6 +36,7 @@
 
 #include "sg/consumer.h"
 
+#include "clock.h"
 #include "scripts.h"
 #include "sg/random.h"
 #include "strmap.h"
@@ -226,23 +227,6 @@ static void check_drained(sg_consumer *e);
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static struct timeval ms_tv(uint64_t ms)
-{
-    struct timeval tv;
-
-    tv.tv_sec = (time_t)(ms / 1000u);
-    tv.tv_usec = (suseconds_t)((ms % 1000u) * 1000u);
-    return tv;
-}
-
 static void *xalloc(const sg_mem *mem, size_t n)
 {
     return mem->malloc(n, mem->ud);
@@ -283,7 +267,9 @@ static uint64_t rnd(sg_consumer *e)
 
 static int arm(struct event *ev, uint64_t ms)
 {
-    struct timeval tv = ms_tv(ms);
+    struct timeval tv;
+
+    sg__ms_to_tv(ms, &tv);
 
     return event_add(ev, &tv);
 }
@@ -344,7 +330,7 @@ static sg__req *req_new(sg_consumer *e, enum req_kind kind, size_t n)
     r->mem = e->mem;
     r->kind = kind;
     r->items = (void **)(r + 1);
-    r->sent_ms = now_ms();
+    r->sent_ms = sg__mono_ms();
     return r;
 }
 
@@ -460,7 +446,7 @@ static sg_job *job_new(sg_consumer *e, const sg_reply *entry, int claimed)
     p[idlen] = '\0';
     job->id = p;
     job->id_len = idlen;
-    job->admitted_ms = job->touched_ms = now_ms();
+    job->admitted_ms = job->touched_ms = sg__mono_ms();
     if (sg__strmap_put(&e->jobs, job->id, job->id_len, job) != 0) {
         xfree(e->mem, job);
         return NULL;
@@ -740,7 +726,7 @@ static void queue_requeue(sg_consumer *e, sg_job *job, uint64_t waited)
 static void chan_wait(sg_consumer *e, sg__chan *ch)
 {
     sg_job *job = ch->active, *prev = NULL, *q;
-    uint64_t now = now_ms(), wait = (uint64_t)e->k.lock_wait_ms;
+    uint64_t now = sg__mono_ms(), wait = (uint64_t)e->k.lock_wait_ms;
     int delay;
 
     if (now - job->admitted_ms >= wait) {
@@ -1104,7 +1090,7 @@ static void begin_done(sg_consumer *e, sg_job *job, long long code,
             /* A lock kept from the previous entry may not have had its
                TTL refreshed: only a new lock restarts the clock. */
             if (!ch->holds)
-                ch->lock_ok_ms = now_ms();
+                ch->lock_ok_ms = sg__mono_ms();
             ch->holds = 1;
             ch->delay_ms = LOCK_DELAY_MIN_MS;
         }
@@ -1743,7 +1729,7 @@ static void on_renew(sg_conn *conn, int status, const sg_reply *reply,
 static void renew_cb(evutil_socket_t fd, short what, void *arg)
 {
     sg_consumer *e = arg;
-    uint64_t now = now_ms();
+    uint64_t now = sg__mono_ms();
     size_t n = 0, i, k;
     sg__req *r;
 
@@ -1806,7 +1792,7 @@ static void renew_cb(evutil_socket_t fd, short what, void *arg)
 static void touch_cb(evutil_socket_t fd, short what, void *arg)
 {
     sg_consumer *e = arg;
-    uint64_t now = now_ms(), half = (uint64_t)e->k.autoclaim_min_idle_ms / 2;
+    uint64_t now = sg__mono_ms(), half = (uint64_t)e->k.autoclaim_min_idle_ms / 2;
     sg_job *job;
 
     (void)fd;
@@ -1994,7 +1980,7 @@ int sg_consumer_new(const sg_consumer_opts *o, sg_consumer **out)
     put_num(e->maxdel_s, sizeof e->maxdel_s, e->k.max_deliveries);
     put_num(e->maxlen_s, sizeof e->maxlen_s, e->k.stream_maxlen);
     if (sg_random_bytes(&e->rng, sizeof e->rng) != 0 || e->rng == 0)
-        e->rng = 0x9e3779b97f4a7c15ull ^ now_ms();
+        e->rng = 0x9e3779b97f4a7c15ull ^ sg__mono_ms();
     e->stream = xstrdup(mem, o->stream);
     e->group = xstrdup(mem, o->group);
     e->name = xstrdup(mem, o->consumer);
