@@ -391,19 +391,7 @@ sg__decode_inbound_fast(sg__dec *d, const uint8_t *p, const uint8_t *end,
     sg__keyset ks;
     int rc = 0;
 
-    if (p == end)
-        return FAST_GIVE_UP;
-    if ((*p & 0xf0) == 0x80) {
-        n = *p & 0x0f;
-        p++;
-    } else if (*p == 0xde && end - p >= 3) {
-        n = sg__mp_be16(p + 1);
-        p += 3;
-    } else {
-        return FAST_GIVE_UP;
-    }
-    /* Big maps go to the exact reading, which sorts their keys. */
-    if (n > lim->max_map_pairs || n > (size_t)(end - p) / 2 || n > 256)
+    if (!fast_map_header(&p, end, lim, &n))
         return FAST_GIVE_UP;
     sg__keyset_init(&ks, n);
     for (i = 0; i < n; i++) {

@@ -17,6 +17,36 @@
 /* What a fast path returns when the exact reading must decide. */
 #define FAST_GIVE_UP 1
 
+/*
+ * The envelope map's header at *pp: a fixmap or map 16 whose pair count
+ * fits the bytes left, max_map_pairs and 256. Bigger maps go to the exact
+ * reading, which sorts their keys to find duplicates.
+ */
+SG__HOT_INLINE bool
+fast_map_header(const uint8_t **pp, const uint8_t *end,
+                const sg_limits *lim, uint32_t *count)
+{
+    const uint8_t *p = *pp;
+    uint32_t n;
+
+    if (p == end)
+        return false;
+    if ((*p & 0xf0) == 0x80) {
+        n = *p & 0x0f;
+        p++;
+    } else if (*p == 0xde && end - p >= 3) {
+        n = sg__mp_be16(p + 1);
+        p += 3;
+    } else {
+        return false;
+    }
+    if (n > lim->max_map_pairs || n > (size_t)(end - p) / 2 || n > 256)
+        return false;
+    *pp = p;
+    *count = n;
+    return true;
+}
+
 /* A str value (or nil) at *pp of at most max bytes, valid UTF-8. */
 SG__HOT_INLINE bool
 fast_str(const uint8_t **pp, const uint8_t *end, size_t max, sg_str *out,
