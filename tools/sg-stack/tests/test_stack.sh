@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# sg-test-labels: integration
+#
+# The one-command stack: sg-stack starts Redis, the mock LLM, a gateway
+# and two workers; a message posted to the web chat is answered over
+# Server-Sent Events; Ctrl-C (SIGINT) stops everything and exits 0.
+#
+#   test_stack.sh <bin dir>
+
+set -euo pipefail
+bin=${1:?usage: test_stack.sh <bin dir>}
+. "$(dirname "$0")/stack-lib.sh"
+
+stack_start "$bin"
+
+channel="web-test-$$"
+events="$STACK_DIR/events"
+# The reply arrives on the channel's event stream; listen first.
+curl -sS -N --max-time 30 \
+    "${STACK_URL%/}/api/events?channel_id=$channel" >"$events" &
+curl_pid=$!
+sleep 0.5
+
+answer=$(curl -sS -w '\n%{http_code}' -X POST \
+    -H 'Content-Type: application/json' \
+    -d "{\"channel_id\":\"$channel\",\"username\":\"tester\",\"content\":\"ping $$\"}" \
+    "${STACK_URL%/}/api/messages")
+code=${answer##*$'\n'}
+[ "$code" = 202 ] || stack_fail "POST /api/messages answered $code: $answer"
+
+for ((i = 0; i < 300; i++)); do
+    grep -q "echo: ping $$" "$events" && break
+    sleep 0.1
+done
+kill "$curl_pid" 2>/dev/null || true
+wait "$curl_pid" 2>/dev/null || true
+grep -q "echo: ping $$" "$events" ||
+    { cat "$events" >&2; stack_fail "no reply event within 30 s"; }
+grep -q '^event: typing' "$events" ||
+    { cat "$events" >&2; stack_fail "no typing event before the reply"; }
+
+# Both workers and the gateway are up and healthy.
+[ "$(grep -c '^sg-inference-' "$STACK_DIR/state/pids")" -eq 2 ] ||
+    stack_fail "expected two workers in the launcher's pid list"
+
+stack_stop
+echo "PASS: stack answered and stopped cleanly"
