@@ -17,6 +17,7 @@ typedef int bench_main_fn(int argc, char **argv);
 
 bench_main_fn bench_codec_main;
 bench_main_fn bench_runtime_main;
+bench_main_fn bench_e2e_main;
 
 /* Monotonic time in nanoseconds. */
 uint64_t bench_now_ns(void);

@@ -25,6 +25,8 @@ static const subcommand subcommands[] = {
       bench_codec_main },
     { "runtime", "consumer engine end to end: no-op handler, real Redis",
       bench_runtime_main },
+    { "e2e", "the reference stack end to end: gateway, workers, mocks",
+      bench_e2e_main },
 };
 
 #define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
