@@ -52,7 +52,7 @@
 
 #define BATCH_MAX 128          /* operations per script call */
 #define READ_MARGIN_MS 5000    /* beyond BLOCK before a read times out */
-#define READS_MAX 4            /* XREADGROUPs in the reader's pipeline */
+#define READS_MAX 12           /* XREADGROUPs in the reader's pipeline */
 #define RETRY_MS 100           /* after a send failed at once */
 #define LOCK_DELAY_MIN_MS 10   /* SG-LOCK-005 */
 #define LOCK_DELAY_MAX_MS 500
