@@ -1,0 +1,550 @@
+/*
+ * llm.c: see llm.h. The usual pairing of libcurl's multi socket API with
+ * libevent: curl tells us which sockets to watch (socket callback) and
+ * when to wake it (timer callback); we tell curl what happened with
+ * curl_multi_socket_action() and then collect finished transfers.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "llm.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "sg/random.h"
+
+struct sgi_llm {
+    struct event_base *base;
+    CURLM *multi;
+    struct event *timer;
+    sgi_llm_opts opts;
+    sgi_llm_call *calls;        /* every call in flight */
+    size_t ncalls;
+    struct sock *socks;         /* every watched socket */
+};
+
+struct sgi_llm_call {
+    sgi_llm *llm;
+    sgi_llm_call *prev, *next;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *url;
+    char *body;
+    size_t body_len;
+    char log_id[64];
+    int timeout_ms;
+    int max_retries;
+    int attempts;
+    int in_multi;               /* the easy handle is added */
+    struct event *retry;
+    /* The current attempt. */
+    char *resp;
+    size_t resp_len, resp_cap;
+    int resp_over;
+    long retry_after_ms;        /* -1: none given */
+    double started, attempt_started;
+    sgi_llm_fn *fn;
+    void *ud;
+};
+
+/* The watch of one socket. */
+typedef struct sock {
+    struct event *ev;
+    sgi_llm *llm;
+    struct sock *prev, *next;
+} sock;
+
+static void sock_free(sgi_llm *llm, sock *sk)
+{
+    if (sk->prev != NULL)
+        sk->prev->next = sk->next;
+    else
+        llm->socks = sk->next;
+    if (sk->next != NULL)
+        sk->next->prev = sk->prev;
+    if (sk->ev != NULL)
+        event_free(sk->ev);
+    free(sk);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void check_done(sgi_llm *llm);
+
+/* ---- the loop's side ---------------------------------------------------- */
+
+static void on_socket_event(evutil_socket_t fd, short what, void *arg)
+{
+    sgi_llm *llm = arg;
+    int running, flags = 0;
+
+    if (what & EV_READ)
+        flags |= CURL_CSELECT_IN;
+    if (what & EV_WRITE)
+        flags |= CURL_CSELECT_OUT;
+    curl_multi_socket_action(llm->multi, fd, flags, &running);
+    check_done(llm);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    sgi_llm *llm = arg;
+    int running;
+
+    (void)fd;
+    (void)what;
+    curl_multi_socket_action(llm->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(llm);
+}
+
+/* CURLMOPT_SOCKETFUNCTION */
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp,
+                          void *socketp)
+{
+    sgi_llm *llm = userp;
+    sock *sk = socketp;
+    short kind;
+
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (sk != NULL)
+            sock_free(llm, sk);
+        curl_multi_assign(llm->multi, s, NULL);
+        return 0;
+    }
+    kind = EV_PERSIST;
+    if (what & CURL_POLL_IN)
+        kind |= EV_READ;
+    if (what & CURL_POLL_OUT)
+        kind |= EV_WRITE;
+    if (sk == NULL) {
+        sk = calloc(1, sizeof *sk);
+        if (sk == NULL)
+            return -1;
+        sk->llm = llm;
+        sk->next = llm->socks;
+        if (llm->socks != NULL)
+            llm->socks->prev = sk;
+        llm->socks = sk;
+        curl_multi_assign(llm->multi, s, sk);
+    } else {
+        event_free(sk->ev);
+        sk->ev = NULL;
+    }
+    sk->ev = event_new(llm->base, s, kind, on_socket_event, llm);
+    if (sk->ev == NULL || event_add(sk->ev, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    sgi_llm *llm = userp;
+    struct timeval tv;
+
+    (void)multi;
+    if (timeout_ms < 0) {
+        evtimer_del(llm->timer);
+        return 0;
+    }
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    return evtimer_add(llm->timer, &tv) == 0 ? 0 : -1;
+}
+
+/* ---- a transfer ---------------------------------------------------------- */
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    sgi_llm_call *call = ud;
+    size_t n = size * nmemb, cap;
+    char *p;
+
+    if (n > SGI_LLM_REPLY_MAX_BYTES - call->resp_len) {
+        call->resp_over = 1;
+        return 0;               /* aborts the transfer: CURLE_WRITE_ERROR */
+    }
+    if (call->resp_len + n + 1 > call->resp_cap) {
+        cap = call->resp_cap ? call->resp_cap : 4096;
+        while (cap < call->resp_len + n + 1)
+            cap *= 2;
+        p = realloc(call->resp, cap);
+        if (p == NULL)
+            return 0;
+        call->resp = p;
+        call->resp_cap = cap;
+    }
+    memcpy(call->resp + call->resp_len, ptr, n);
+    call->resp_len += n;
+    call->resp[call->resp_len] = '\0';
+    return n;
+}
+
+/* Retry-After in delta-seconds; an HTTP date is not honoured (backoff). */
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    sgi_llm_call *call = ud;
+    size_t n = size * nmemb, i;
+    static const char name[] = "retry-after:";
+    long v = 0;
+    int digits = 0;
+
+    if (n > sizeof name - 1) {
+        for (i = 0; i < sizeof name - 1; i++) {
+            char c = ptr[i];
+
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            if (c != name[i])
+                return n;
+        }
+        for (; i < n && (ptr[i] == ' ' || ptr[i] == '\t'); i++)
+            ;
+        for (; i < n && ptr[i] >= '0' && ptr[i] <= '9' && digits < 9; i++) {
+            v = v * 10 + (ptr[i] - '0');
+            digits++;
+        }
+        if (digits > 0)
+            call->retry_after_ms = v * 1000;
+    }
+    return n;
+}
+
+static int attempt(sgi_llm_call *call)
+{
+    sgi_llm *llm = call->llm;
+
+    call->resp_len = 0;
+    call->resp_over = 0;
+    call->retry_after_ms = -1;
+    call->attempts++;
+    call->attempt_started = now_s();
+    if (curl_multi_add_handle(llm->multi, call->easy) != CURLM_OK)
+        return -1;
+    call->in_multi = 1;
+    return 0;
+}
+
+static void call_unlink_free(sgi_llm_call *call)
+{
+    sgi_llm *llm = call->llm;
+
+    if (call->in_multi)
+        curl_multi_remove_handle(llm->multi, call->easy);
+    if (call->prev != NULL)
+        call->prev->next = call->next;
+    else
+        llm->calls = call->next;
+    if (call->next != NULL)
+        call->next->prev = call->prev;
+    llm->ncalls--;
+    if (call->retry != NULL)
+        event_free(call->retry);
+    curl_easy_cleanup(call->easy);
+    curl_slist_free_all(call->headers);
+    free(call->url);
+    free(call->body);
+    free(call->resp);
+    free(call);
+}
+
+static void finish(sgi_llm_call *call, int ok, const sgi_llm_reply *reply,
+                   long status, const char *error)
+{
+    sgi_llm_result res;
+
+    memset(&res, 0, sizeof res);
+    res.ok = ok;
+    res.reply = reply;
+    res.status = status;
+    res.error = error;
+    res.attempts = call->attempts;
+    res.seconds = now_s() - call->started;
+    if (call->fn != NULL)
+        call->fn(&res, call->ud);
+    call_unlink_free(call);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    sgi_llm_call *call = arg;
+
+    (void)fd;
+    (void)what;
+    if (attempt(call) != 0)
+        finish(call, 0, NULL, 0, "LLM: curl refused the retry");
+}
+
+/* Delay before retry number k (1-based). */
+static long backoff_ms(const sgi_llm_call *call)
+{
+    const sgi_llm_opts *o = &call->llm->opts;
+    long d = o->backoff_min_ms;
+    int k;
+    uint32_t r = 0;
+
+    if (call->retry_after_ms >= 0)
+        return call->retry_after_ms < o->retry_after_max_ms
+                   ? call->retry_after_ms : o->retry_after_max_ms;
+    for (k = 1; k < call->attempts && d < o->backoff_max_ms; k++)
+        d *= 2;
+    if (d > o->backoff_max_ms)
+        d = o->backoff_max_ms;
+    /* Up to a quarter more, so that workers do not retry in step. */
+    if (sg_random_bytes(&r, sizeof r) == 0 && d >= 4)
+        d += (long)(r % (uint32_t)(d / 4));
+    return d;
+}
+
+static void transfer_done(sgi_llm_call *call, CURLcode code)
+{
+    sgi_llm *llm = call->llm;
+    sgi_llm_reply reply;
+    char err[256], msg[512];
+    long status = 0, delay;
+    struct timeval tv;
+
+    curl_multi_remove_handle(llm->multi, call->easy);
+    call->in_multi = 0;
+    if (code == CURLE_OK)
+        curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (llm->opts.on_attempt != NULL)
+        llm->opts.on_attempt(code == CURLE_OK ? status : 0,
+                             now_s() - call->attempt_started, llm->opts.ud);
+    if (code != CURLE_OK) {
+        if (call->resp_over)
+            snprintf(msg, sizeof msg, "LLM: response body over the limit of "
+                     "%zu bytes", SGI_LLM_REPLY_MAX_BYTES);
+        else
+            snprintf(msg, sizeof msg, "LLM: %s (%s)",
+                     curl_easy_strerror(code),
+                     code == CURLE_OPERATION_TIMEDOUT ? "timeout_ms"
+                                                      : "transport");
+        finish(call, 0, NULL, 0, msg);
+        return;
+    }
+    if (status == 429 || (status >= 500 && status <= 599)) {
+        if (call->attempts <= call->max_retries) {
+            delay = backoff_ms(call);
+            sg_logf(llm->opts.log, SG_LOG_WARN,
+                    "llm: entry %s: HTTP %ld, retry %d of %d in %ld ms",
+                    call->log_id, status, call->attempts, call->max_retries,
+                    delay);
+            tv.tv_sec = delay / 1000;
+            tv.tv_usec = (delay % 1000) * 1000;
+            if (call->retry == NULL)
+                call->retry = evtimer_new(llm->base, on_retry, call);
+            if (call->retry != NULL && evtimer_add(call->retry, &tv) == 0)
+                return;
+        }
+        snprintf(msg, sizeof msg, "LLM: HTTP %ld after %d attempts: %.200s",
+                 status, call->attempts,
+                 call->resp != NULL ? call->resp : "");
+        finish(call, 0, NULL, status, msg);
+        return;
+    }
+    if (status < 200 || status > 299) {
+        snprintf(msg, sizeof msg, "LLM: HTTP %ld: %.200s", status,
+                 call->resp != NULL ? call->resp : "");
+        finish(call, 0, NULL, status, msg);
+        return;
+    }
+    if (sgi_llm_reply_parse(call->resp != NULL ? call->resp : "",
+                            call->resp_len, 0, &reply, err,
+                            sizeof err) != 0) {
+        snprintf(msg, sizeof msg, "LLM: malformed reply: %s", err);
+        finish(call, 0, NULL, status, msg);
+        return;
+    }
+    finish(call, 1, &reply, status, NULL);
+    sgi_llm_reply_clear(&reply);
+}
+
+static void check_done(sgi_llm *llm)
+{
+    CURLMsg *m;
+    int left;
+
+    while ((m = curl_multi_info_read(llm->multi, &left)) != NULL) {
+        sgi_llm_call *call = NULL;
+
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&call);
+        if (call != NULL)
+            transfer_done(call, m->data.result);
+    }
+}
+
+/* ---- the API ------------------------------------------------------------ */
+
+int sgi_llm_new(struct event_base *base, const sgi_llm_opts *opts,
+                sgi_llm **out)
+{
+    sgi_llm *llm = calloc(1, sizeof *llm);
+
+    *out = NULL;
+    if (llm == NULL)
+        return -1;
+    llm->base = base;
+    if (opts != NULL)
+        llm->opts = *opts;
+    if (llm->opts.backoff_min_ms <= 0)
+        llm->opts.backoff_min_ms = 200;
+    if (llm->opts.backoff_max_ms <= 0)
+        llm->opts.backoff_max_ms = 5000;
+    if (llm->opts.retry_after_max_ms <= 0)
+        llm->opts.retry_after_max_ms = 30000;
+    if (llm->opts.max_connections <= 0)
+        llm->opts.max_connections = 64;
+    llm->multi = curl_multi_init();
+    llm->timer = evtimer_new(base, on_timer, llm);
+    if (llm->multi == NULL || llm->timer == NULL) {
+        sgi_llm_free(llm);
+        return -1;
+    }
+    curl_multi_setopt(llm->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(llm->multi, CURLMOPT_SOCKETDATA, llm);
+    curl_multi_setopt(llm->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(llm->multi, CURLMOPT_TIMERDATA, llm);
+    curl_multi_setopt(llm->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      llm->opts.max_connections);
+    *out = llm;
+    return 0;
+}
+
+void sgi_llm_free(sgi_llm *llm)
+{
+    if (llm == NULL)
+        return;
+    while (llm->calls != NULL)
+        call_unlink_free(llm->calls);
+    if (llm->multi != NULL)
+        curl_multi_cleanup(llm->multi);
+    /* Cached connections may close without a CURL_POLL_REMOVE. */
+    while (llm->socks != NULL)
+        sock_free(llm, llm->socks);
+    if (llm->timer != NULL)
+        event_free(llm->timer);
+    free(llm);
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+
+    if (p != NULL) {
+        if (n > 0)
+            memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+int sgi_llm_start(sgi_llm *llm, const sgi_llm_request *rq, sgi_llm_fn *fn,
+                 void *ud, sgi_llm_call **out)
+{
+    sgi_llm_call *call;
+    struct curl_slist *h;
+    char auth[1100];
+    int ok = 1;
+
+    if (out != NULL)
+        *out = NULL;
+    call = calloc(1, sizeof *call);
+    if (call == NULL)
+        return -1;
+    call->llm = llm;
+    call->fn = fn;
+    call->ud = ud;
+    call->timeout_ms = rq->timeout_ms > 0 ? rq->timeout_ms : 60000;
+    call->max_retries = rq->max_retries > 0 ? rq->max_retries : 0;
+    call->started = now_s();
+    snprintf(call->log_id, sizeof call->log_id, "%s",
+             rq->log_id != NULL ? rq->log_id : "-");
+    call->url = dup_n(rq->url, strlen(rq->url));
+    call->body = dup_n(rq->body, rq->body_len);
+    call->body_len = rq->body_len;
+    call->easy = curl_easy_init();
+    if (call->url == NULL || call->body == NULL || call->easy == NULL)
+        ok = 0;
+    h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (h != NULL)
+        call->headers = h;
+    else
+        ok = 0;
+    /* No "Expect: 100-continue" round trip for larger bodies. */
+    if (ok && (h = curl_slist_append(call->headers, "Expect:")) == NULL)
+        ok = 0;
+    if (ok && rq->api_key != NULL && rq->api_key[0] != '\0') {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", rq->api_key);
+        if (curl_slist_append(call->headers, auth) == NULL)
+            ok = 0;
+    }
+    if (!ok) {
+        if (call->easy != NULL)
+            curl_easy_cleanup(call->easy);
+        curl_slist_free_all(call->headers);
+        free(call->url);
+        free(call->body);
+        free(call);
+        return -1;
+    }
+    curl_easy_setopt(call->easy, CURLOPT_URL, call->url);
+    curl_easy_setopt(call->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(call->easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(call->easy, CURLOPT_POSTFIELDS, call->body);
+    curl_easy_setopt(call->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)call->body_len);
+    curl_easy_setopt(call->easy, CURLOPT_HTTPHEADER, call->headers);
+    curl_easy_setopt(call->easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(call->easy, CURLOPT_WRITEDATA, call);
+    curl_easy_setopt(call->easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(call->easy, CURLOPT_HEADERDATA, call);
+    curl_easy_setopt(call->easy, CURLOPT_TIMEOUT_MS, (long)call->timeout_ms);
+    curl_easy_setopt(call->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(call->timeout_ms < 10000 ? call->timeout_ms
+                                                     : 10000));
+    curl_easy_setopt(call->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(call->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(call->easy, CURLOPT_PRIVATE, call);
+    curl_easy_setopt(call->easy, CURLOPT_USERAGENT, "sg-inference");
+
+    call->next = llm->calls;
+    if (llm->calls != NULL)
+        llm->calls->prev = call;
+    llm->calls = call;
+    llm->ncalls++;
+    if (attempt(call) != 0) {
+        call->fn = NULL;
+        call_unlink_free(call);
+        return -1;
+    }
+    if (out != NULL)
+        *out = call;
+    return 0;
+}
+
+void sgi_llm_cancel(sgi_llm_call *call)
+{
+    if (call != NULL)
+        call_unlink_free(call);
+}
+
+size_t sgi_llm_pending(const sgi_llm *llm)
+{
+    return llm->ncalls;
+}

@@ -1,0 +1,1330 @@
+/*
+ * worker.c: see worker.h.
+ *
+ * One handling ("task") per job, a chain of callbacks on the loop:
+ *
+ *   passive:    record the message in the channel's history -> finish
+ *   addressed:  read the history (LRANGE) -> none yet: ask the gateway
+ *               (fetch_channel_history; a timeout or an error reply means
+ *               no history) -> record the message -> start_typing ->
+ *               the LLM -> reply `message` -> stop_typing -> record the
+ *               reply -> finish OK; an LLM failure -> stop_typing ->
+ *               finish FAILED with the error, which libsg retries or
+ *               dead-letters (SG-IN-012/013).
+ *
+ * A task counts the callbacks it still waits for (busy) and is freed when
+ * its job is finished and nothing is outstanding, so that a callback never
+ * meets a freed task. A fenced job (its lock lost, SG-LOCK-004) produces
+ * no further effects.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "sg/bus.h"
+#include "sg/codec.h"
+#include "sg/config_events.h"
+#include "sg/conn.h"
+#include "sg/consumer.h"
+#include "sg/inbound.h"
+#include "sg/lease.h"
+#include "sg/rpc.h"
+
+#include "config.h"
+#include "http.h"
+#include "llm.h"
+#include "message.h"
+#include "prompt.h"
+
+#define MAX_STATUS_SERIES 32
+#define RPC_HISTORY_LIMIT 100
+
+typedef struct status_count {
+    long status;
+    uint64_t count;
+} status_count;
+
+typedef struct task task;
+
+struct sgi_worker {
+    sgi_worker_opts opts;
+    char prog[64];
+    sg_log log;
+    const sg_log *logp;
+    struct event_base *base;
+
+    /* configuration */
+    sg_topology topo;
+    sg_knobs knobs;
+    sgi_config cfg;
+    char redis_host[256];
+    int redis_port;
+    char instance[256];
+    char metrics_listen[300];
+    char ns[SG_NAME_MAX + 1];
+    char history_prefix[SG_NAME_MAX + 1];
+    int status_interval_ms;
+
+    /* parts */
+    sg_conn *conn;
+    sg_bus *bus;
+    sg_rpc *rpc;
+    sgi_llm *llm;
+    sg_inbound_consumer *in;
+    sg_lease *lease;
+    sg_config_events *events;
+    sgi_http *http;
+    int metrics_port;
+    struct event *provision_retry;
+
+    /* state */
+    int conn_up;
+    int started;
+    int ready;
+    int stopping;
+    int closing;                /* after the drain: abort what is left */
+    int lease_held;
+    sgi_worker_done_fn *done;
+    void *done_ud;
+    task *tasks;
+
+    /* metrics */
+    sgi_hist llm_latency;
+    uint64_t llm_requests, replies, passive, history_fetches;
+    uint64_t history_fetch_none, config_reloads, config_errors;
+    uint64_t publish_errors, history_errors;
+    status_count llm_errors[MAX_STATUS_SERIES];
+    size_t nllm_errors;
+};
+
+struct task {
+    sgi_worker *w;
+    task *prev, *next;
+    sg_job *job;                /* NULL once finished */
+    sgi_message msg;
+    char entry_id[64];
+    char *platform;             /* NUL-terminated copies */
+    char *channel;
+    char *trace;
+    char *key;                  /* the channel's history list */
+    int history_max;
+    sg_buf text;                /* what the model sees of the message */
+    char **recs;                /* history records, oldest first */
+    size_t *lens;
+    size_t nrecs;
+    sgi_llm_call *call;
+    char *reply;
+    size_t reply_len;
+    int busy;                   /* callbacks outstanding */
+};
+
+/* ---- small things --------------------------------------------------------- */
+
+static char *dup_str(sg_str s)
+{
+    char *p = malloc(s.len + 1);
+
+    if (p != NULL) {
+        if (s.len > 0)
+            memcpy(p, s.ptr, s.len);
+        p[s.len] = '\0';
+    }
+    return p;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int fail(char *err, size_t errcap, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err != NULL && errcap > 0) {
+        va_start(ap, fmt);
+        if (vsnprintf(err, errcap, fmt, ap) < 0)
+            err[0] = '\0';
+        va_end(ap);
+    }
+    return -1;
+}
+
+static void count_llm_error(sgi_worker *w, long status)
+{
+    size_t i;
+
+    for (i = 0; i < w->nllm_errors; i++)
+        if (w->llm_errors[i].status == status) {
+            w->llm_errors[i].count++;
+            return;
+        }
+    if (w->nllm_errors < MAX_STATUS_SERIES) {
+        w->llm_errors[w->nllm_errors].status = status;
+        w->llm_errors[w->nllm_errors].count = 1;
+        w->nllm_errors++;
+    } else {
+        /* Bounded: further statuses share one series. */
+        w->llm_errors[MAX_STATUS_SERIES - 1].status = -1;
+        w->llm_errors[MAX_STATUS_SERIES - 1].count++;
+    }
+}
+
+static void on_llm_attempt(long status, double seconds, void *ud)
+{
+    sgi_worker *w = ud;
+
+    w->llm_requests++;
+    sgi_hist_observe(&w->llm_latency, seconds);
+    if (status < 200 || status > 299)
+        count_llm_error(w, status);
+}
+
+/* ---- tasks ---------------------------------------------------------------- */
+
+static void task_free(task *t)
+{
+    sgi_worker *w = t->w;
+    size_t i;
+
+    if (t->prev != NULL)
+        t->prev->next = t->next;
+    else
+        w->tasks = t->next;
+    if (t->next != NULL)
+        t->next->prev = t->prev;
+    for (i = 0; i < t->nrecs; i++)
+        free(t->recs[i]);
+    free(t->recs);
+    free(t->lens);
+    sg_buf_destroy(&t->text);
+    free(t->platform);
+    free(t->channel);
+    free(t->trace);
+    free(t->key);
+    free(t->reply);
+    free(t);
+}
+
+static void task_maybe_free(task *t)
+{
+    if (t->job == NULL && t->busy == 0 && t->call == NULL)
+        task_free(t);
+}
+
+static void task_finish(task *t, sg_job_result res)
+{
+    sg_job *job = t->job;
+
+    if (job == NULL)
+        return;
+    t->job = NULL;
+    if (res.status == SG_JOB_STATUS_FAILED)
+        sg_logf(t->w->logp, SG_LOG_WARN, "entry %s trace %s: failed: %s",
+                t->entry_id, t->trace, res.error);
+    sg_job_finish(job, res);
+}
+
+/* No further effects for this task: the worker is closing or the job was
+   fenced. */
+static int task_dead(task *t)
+{
+    return t->w->closing || t->job == NULL || sg_job_fenced(t->job);
+}
+
+static void task_abort(task *t, const char *why)
+{
+    task_finish(t, SG_JOB_FAILED(why));
+    task_maybe_free(t);
+}
+
+/* ---- history -------------------------------------------------------------- */
+
+/*
+ * KEYS[1] the channel's list; ARGV[1] the most records kept, ARGV[2] the
+ * list's TTL in ms, ARGV[3..] records to append. One script so that the
+ * list is never left longer than the bound or without its TTL.
+ */
+static const char history_lua[] =
+    "if #ARGV > 2 then\n"
+    "  redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))\n"
+    "end\n"
+    "redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "return redis.call('LLEN', KEYS[1])\n";
+
+static sg_script history_script;
+
+static void on_history_saved(sg_conn *c, int status, const sg_reply *r,
+                             void *ud)
+{
+    task *t = ud;
+
+    (void)c;
+    t->busy--;
+    if (status != 0) {
+        t->w->history_errors++;
+        sg_logf(t->w->logp, SG_LOG_WARN,
+                "entry %s: history %s not written: %s", t->entry_id, t->key,
+                status == SG_EREDIS ? sg_reply_str(r, NULL)
+                                    : sg_strerror(status));
+    }
+    task_maybe_free(t);
+}
+
+static void on_passive_saved(sg_conn *c, int status, const sg_reply *r,
+                             void *ud)
+{
+    task *t = ud;
+    char why[300];
+
+    (void)c;
+    t->busy--;
+    if (t->job != NULL) {
+        if (status == 0) {
+            t->w->passive++;
+            task_finish(t, SG_JOB_OK);
+        } else {
+            snprintf(why, sizeof why, "history %s not written: %s", t->key,
+                     status == SG_EREDIS ? sg_reply_str(r, NULL)
+                                         : sg_strerror(status));
+            task_finish(t, SG_JOB_FAILED(why));
+        }
+    }
+    task_maybe_free(t);
+}
+
+/*
+ * Appends records recs[0..n) to the task's history list and trims it;
+ * fn gets the answer. 0, or -1 when the command could not be sent (fn
+ * does not run).
+ */
+static int history_append(task *t, const char *const *recs,
+                          const size_t *lens, size_t n, sg_reply_fn *fn)
+{
+    sgi_worker *w = t->w;
+    const char **args;
+    size_t *alen, i;
+    char max[24], ttl[24];
+    int rc;
+
+    args = malloc((n + 3) * sizeof *args);
+    alen = malloc((n + 3) * sizeof *alen);
+    if (args == NULL || alen == NULL) {
+        free(args);
+        free(alen);
+        return -1;
+    }
+    snprintf(max, sizeof max, "%d", t->history_max);
+    snprintf(ttl, sizeof ttl, "%lld", w->cfg.history_ttl_ms);
+    args[0] = t->key;
+    alen[0] = strlen(t->key);
+    args[1] = max;
+    alen[1] = strlen(max);
+    args[2] = ttl;
+    alen[2] = strlen(ttl);
+    for (i = 0; i < n; i++) {
+        args[3 + i] = recs[i];
+        alen[3 + i] = lens[i];
+    }
+    rc = sg_conn_eval(w->conn, &history_script, fn, t, 1, (int)(n + 3), args,
+                      alen);
+    free(args);
+    free(alen);
+    if (rc != 0)
+        return -1;
+    t->busy++;
+    return 0;
+}
+
+/* Records the task's own message (role user) in its history. */
+static int record_message(task *t, sg_reply_fn *fn)
+{
+    sg_buf rec;
+    sg_str content;
+    const char *r;
+    size_t len;
+    int rc;
+
+    sg_buf_init(&rec, NULL);
+    content.ptr = (const char *)t->text.data;
+    content.len = t->text.len;
+    if (sgi_history_record(&rec, "user", t->msg.user_id, t->msg.user_name,
+                           content, t->msg.message_id,
+                           sgi_message_time(&t->msg)) != 0) {
+        sg_buf_destroy(&rec);
+        return -1;
+    }
+    r = (const char *)rec.data;
+    len = rec.len;
+    rc = history_append(t, &r, &len, 1, fn);
+    sg_buf_destroy(&rec);
+    return rc;
+}
+
+static int add_rec(task *t, const char *s, size_t n)
+{
+    char **recs = realloc(t->recs, (t->nrecs + 1) * sizeof *recs);
+    size_t *lens;
+    char *copy;
+
+    if (recs == NULL)
+        return -1;
+    t->recs = recs;
+    lens = realloc(t->lens, (t->nrecs + 1) * sizeof *lens);
+    if (lens == NULL)
+        return -1;
+    t->lens = lens;
+    copy = malloc(n + 1);
+    if (copy == NULL)
+        return -1;
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    t->recs[t->nrecs] = copy;
+    t->lens[t->nrecs] = n;
+    t->nrecs++;
+    return 0;
+}
+
+/* ---- publishing ------------------------------------------------------------ */
+
+static void on_published_quiet(int status, const char *entry_id, void *ud)
+{
+    task *t = ud;
+
+    (void)entry_id;
+    t->busy--;
+    if (status != 0) {
+        t->w->publish_errors++;
+        sg_logf(t->w->logp, SG_LOG_WARN, "entry %s: typing not published: %s",
+                t->entry_id, sg_strerror(status));
+    }
+    task_maybe_free(t);
+}
+
+static int publish_typing(task *t, sg_out_type type)
+{
+    sg_envelope env;
+    sg_error err;
+
+    sg_envelope_init(&env, SG_KIND_OUTBOUND);
+    env.u.out.type = type;
+    env.u.out.has_channel_id = true;
+    env.u.out.channel_id.ptr = t->channel;
+    env.u.out.channel_id.len = strlen(t->channel);
+    if (sg_bus_publish_outbound(t->w->bus, t->platform, &env, t->trace,
+                                on_published_quiet, t, &err) != 0) {
+        t->w->publish_errors++;
+        return -1;
+    }
+    t->busy++;
+    return 0;
+}
+
+static void on_reply_published(int status, const char *entry_id, void *ud)
+{
+    task *t = ud;
+    sg_buf rec;
+    sg_str content;
+    char why[200];
+
+    t->busy--;
+    if (t->job == NULL || t->w->closing) {
+        task_abort(t, "stopped");
+        return;
+    }
+    if (status != 0) {
+        t->w->publish_errors++;
+        snprintf(why, sizeof why, "publishing the reply failed: %s",
+                 sg_strerror(status));
+        task_finish(t, SG_JOB_FAILED(why));
+        task_maybe_free(t);
+        return;
+    }
+    t->w->replies++;
+    sg_logf(t->w->logp, SG_LOG_DEBUG, "entry %s: reply %s published",
+            t->entry_id, entry_id);
+    /* The reply joins the history; a failure there is logged only. */
+    sg_buf_init(&rec, NULL);
+    content.ptr = t->reply;
+    content.len = t->reply_len;
+    if (sgi_history_record(&rec, "assistant", SG_STR(""), SG_STR(""),
+                           content, SG_STR(""), (double)time(NULL)) == 0) {
+        const char *r = (const char *)rec.data;
+        size_t len = rec.len;
+
+        (void)history_append(t, &r, &len, 1, on_history_saved);
+    }
+    sg_buf_destroy(&rec);
+    task_finish(t, SG_JOB_OK);
+    task_maybe_free(t);
+}
+
+/* ---- the LLM --------------------------------------------------------------- */
+
+static void on_llm_done(const sgi_llm_result *res, void *ud)
+{
+    task *t = ud;
+    sgi_worker *w = t->w;
+    sg_envelope env;
+    sg_error err;
+    char key[SG_NAME_MAX + 96];
+
+    t->call = NULL;
+    if (task_dead(t)) {
+        task_abort(t, "lock lost or stopping: no reply published");
+        return;
+    }
+    if (!res->ok) {
+        (void)publish_typing(t, SG_OUT_STOP_TYPING);
+        task_finish(t, SG_JOB_FAILED(res->error));
+        task_maybe_free(t);
+        return;
+    }
+    t->reply = malloc(res->reply->content_len + 1);
+    if (t->reply == NULL) {
+        task_abort(t, "out of memory");
+        return;
+    }
+    memcpy(t->reply, res->reply->content, res->reply->content_len + 1);
+    t->reply_len = res->reply->content_len;
+    sg_logf(w->logp, SG_LOG_INFO,
+            "entry %s trace %s: reply of %zu bytes after %d attempt(s), "
+            "%.3f s%s", t->entry_id, t->trace, t->reply_len, res->attempts,
+            res->seconds, res->reply->tools_fallback ? " (tools asked)" : "");
+
+    /* message_key: one per inbound entry, so that a redelivered entry's
+       second reply is a duplicate the gateway drops (SG-OUTENV-006,
+       SG-OUT-010). */
+    snprintf(key, sizeof key, "%s:reply:%s", w->ns, t->entry_id);
+    sg_envelope_init(&env, SG_KIND_OUTBOUND);
+    env.u.out.type = SG_OUT_MESSAGE;
+    env.u.out.has_channel_id = true;
+    env.u.out.channel_id.ptr = t->channel;
+    env.u.out.channel_id.len = strlen(t->channel);
+    env.u.out.text.ptr = t->reply;
+    env.u.out.text.len = t->reply_len;
+    env.u.out.has_message_key = true;
+    env.u.out.message_key.ptr = key;
+    env.u.out.message_key.len = strlen(key);
+    if (t->msg.message_id.len > 0) {
+        env.u.out.has_reply_to = true;
+        env.u.out.reply_to = t->msg.message_id;
+    }
+    if (sg_bus_publish_outbound(w->bus, t->platform, &env, t->trace,
+                                on_reply_published, t, &err) != 0) {
+        char why[400];
+
+        w->publish_errors++;
+        snprintf(why, sizeof why, "the reply cannot be published: %s",
+                 err.msg[0] != '\0' ? err.msg : "connection down");
+        (void)publish_typing(t, SG_OUT_STOP_TYPING);
+        task_finish(t, SG_JOB_FAILED(why));
+        task_maybe_free(t);
+        return;
+    }
+    t->busy++;
+    (void)publish_typing(t, SG_OUT_STOP_TYPING);
+}
+
+/* History known: record the message, show typing, call the LLM. */
+static void proceed(task *t)
+{
+    sgi_worker *w = t->w;
+    sgi_llm_request rq;
+    sg_buf body;
+    char url[SGI_URL_MAX + 32];
+    sg_str current;
+    size_t blen;
+
+    if (task_dead(t)) {
+        task_abort(t, "lock lost or stopping");
+        return;
+    }
+    sg_buf_init(&body, NULL);
+    current.ptr = (const char *)t->text.data;
+    current.len = t->text.len;
+    if (sgi_prompt_body(&body, &w->cfg, (const char *const *)t->recs,
+                        t->lens, t->nrecs, current) != 0) {
+        sg_buf_destroy(&body);
+        task_abort(t, "the LLM request could not be built");
+        return;
+    }
+    (void)record_message(t, on_history_saved);
+    (void)publish_typing(t, SG_OUT_START_TYPING);
+
+    blen = strlen(w->cfg.base_url);
+    while (blen > 0 && w->cfg.base_url[blen - 1] == '/')
+        blen--;
+    snprintf(url, sizeof url, "%.*s/chat/completions", (int)blen,
+             w->cfg.base_url);
+    memset(&rq, 0, sizeof rq);
+    rq.url = url;
+    rq.api_key = w->cfg.api_key;
+    rq.body = (const char *)body.data;
+    rq.body_len = body.len;
+    rq.timeout_ms = w->cfg.timeout_ms;
+    rq.max_retries = w->cfg.max_retries;
+    rq.log_id = t->entry_id;
+    if (sgi_llm_start(w->llm, &rq, on_llm_done, t, &t->call) != 0) {
+        sg_buf_destroy(&body);
+        (void)publish_typing(t, SG_OUT_STOP_TYPING);
+        task_abort(t, "LLM: the request could not be started");
+        return;
+    }
+    sg_buf_destroy(&body);
+}
+
+static void on_rpc_history(const sg_rpc_result *res, void *ud)
+{
+    task *t = ud;
+    sgi_worker *w = t->w;
+    const cJSON *m;
+    sg_error err;
+    sg_buf rec;
+    size_t first = 0;
+
+    t->busy--;
+    if (task_dead(t)) {
+        task_abort(t, "lock lost or stopping");
+        return;
+    }
+    if (res->status != 0 || res->json == NULL ||
+        sg_rpc_check_reply("fetch_channel_history", res->json,
+                           RPC_HISTORY_LIMIT, &err) != 0 ||
+        !cJSON_IsArray(res->json)) {
+        /* A timeout or an error reply: the channel starts without one. */
+        w->history_fetch_none++;
+        sg_logf(w->logp, SG_LOG_INFO,
+                "entry %s: no history from the gateway (%s)", t->entry_id,
+                res->status != 0 ? sg_strerror(res->status)
+                : sg_rpc_reply_error(res->json) != NULL
+                    ? sg_rpc_reply_error(res->json)
+                    : "not a history");
+        proceed(t);
+        return;
+    }
+    if (cJSON_GetArraySize(res->json) > t->history_max)
+        first = (size_t)(cJSON_GetArraySize(res->json) - t->history_max);
+    sg_buf_init(&rec, NULL);
+    cJSON_ArrayForEach(m, res->json) {
+        if (first > 0) {
+            first--;
+            continue;
+        }
+        sg_buf_reset(&rec);
+        if (sgi_history_record_from_rpc(&rec, m) == 0)
+            (void)add_rec(t, (const char *)rec.data, rec.len);
+    }
+    sg_buf_destroy(&rec);
+    if (t->nrecs > 0)
+        (void)history_append(t, (const char *const *)t->recs, t->lens,
+                             t->nrecs, on_history_saved);
+    proceed(t);
+}
+
+static void fetch_history(task *t)
+{
+    sgi_worker *w = t->w;
+    sg_rpc_request rq;
+    /* {"limit": n} with n a positive fixint. */
+    uint8_t args[8] = {0x81, 0xa5, 'l', 'i', 'm', 'i', 't', 0};
+    int limit = t->history_max < RPC_HISTORY_LIMIT ? t->history_max
+                                                  : RPC_HISTORY_LIMIT;
+    sg_error err;
+
+    args[7] = (uint8_t)limit;
+    sg_rpc_request_init(&rq);
+    rq.platform = t->platform;
+    rq.method = "fetch_channel_history";
+    rq.channel_id = t->channel;
+    rq.args.mp = args;
+    rq.args.len = sizeof args;
+    rq.trace_id = t->trace[0] != '\0' ? t->trace : NULL;
+    w->history_fetches++;
+    if (sg_rpc_call(w->rpc, &rq, on_rpc_history, t, &err) != 0) {
+        w->history_fetch_none++;
+        proceed(t);
+        return;
+    }
+    t->busy++;
+}
+
+static void on_history_read(sg_conn *c, int status, const sg_reply *r,
+                            void *ud)
+{
+    task *t = ud;
+    size_t i, n;
+
+    (void)c;
+    t->busy--;
+    if (task_dead(t)) {
+        task_abort(t, "lock lost or stopping");
+        return;
+    }
+    if (status != 0 || sg_reply_kind(r) != SG_REPLY_ARRAY) {
+        sg_logf(t->w->logp, SG_LOG_WARN,
+                "entry %s: history %s not read: %s", t->entry_id, t->key,
+                status == SG_EREDIS ? sg_reply_str(r, NULL)
+                                    : sg_strerror(status));
+        proceed(t);
+        return;
+    }
+    n = sg_reply_len(r);
+    if (n == 0) {
+        fetch_history(t);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        size_t len;
+        const char *s = sg_reply_str(sg_reply_at(r, i), &len);
+
+        if (s != NULL && len <= SGI_HISTORY_RECORD_MAX)
+            (void)add_rec(t, s, len);
+    }
+    proceed(t);
+}
+
+/* ---- the handler ----------------------------------------------------------- */
+
+static void on_message(void *ud, sg_job *job, const sg_envelope *env)
+{
+    sgi_worker *w = ud;
+    const sg_inbound *in = &env->u.in;
+    struct timespec now;
+    char start[24];
+    const char *argv[4];
+    size_t klen;
+    task *t;
+    sg_str trace;
+
+    t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        sg_job_finish(job, SG_JOB_FAILED("out of memory"));
+        return;
+    }
+    t->w = w;
+    t->job = job;
+    t->history_max = w->cfg.history_max;
+    sg_buf_init(&t->text, NULL);
+    t->next = w->tasks;
+    if (w->tasks != NULL)
+        w->tasks->prev = t;
+    w->tasks = t;
+    snprintf(t->entry_id, sizeof t->entry_id, "%s", sg_job_id(job));
+
+    /* Rebuilt field by field, as the Python worker does (SG-INENV-003). */
+    clock_gettime(CLOCK_REALTIME, &now);
+    sgi_message_from_inbound(in, now, &t->msg);
+
+    /* The entry's trace id goes into everything published for it
+       (SG-TRACE-002); the envelope's when the entry has none. */
+    trace = env->entry_trace_id.len > 0 ? env->entry_trace_id : in->trace_id;
+    t->platform = dup_str(t->msg.platform);
+    t->channel = dup_str(t->msg.channel_id);
+    t->trace = dup_str(trace);
+    klen = strlen(w->history_prefix) + t->msg.platform.len +
+           t->msg.channel_id.len + 3;
+    t->key = malloc(klen);
+    if (t->platform == NULL || t->channel == NULL || t->trace == NULL ||
+        t->key == NULL || sgi_message_prompt_text(&t->msg, &t->text) != 0) {
+        task_abort(t, "out of memory");
+        return;
+    }
+    snprintf(t->key, klen, "%s:%s:%s", w->history_prefix, t->platform,
+             t->channel);
+
+    if (!t->msg.is_addressed) {
+        /* Passive (SG-IN-007): recorded, never answered. */
+        if (record_message(t, on_passive_saved) != 0)
+            task_abort(t, "history not written: connection down");
+        return;
+    }
+    snprintf(start, sizeof start, "-%d", t->history_max);
+    argv[0] = "LRANGE";
+    argv[1] = t->key;
+    argv[2] = start;
+    argv[3] = "-1";
+    if (sg_conn_command(w->conn, on_history_read, t, 4, argv, NULL) != 0) {
+        proceed(t);
+        return;
+    }
+    t->busy++;
+}
+
+/* ---- configuration reload ------------------------------------------------- */
+
+static void reload(sgi_worker *w, const char *why)
+{
+    sgi_config next;
+    char err[512];
+
+    if (sgi_config_init(&next) != 0 ||
+        sgi_config_load(&next, w->opts.lookup, w->opts.lookup_ud, err,
+                        sizeof err) != 0) {
+        sgi_config_destroy(&next);
+        w->config_errors++;
+        sg_logf(w->logp, SG_LOG_ERROR,
+                "config not reloaded (%s): %s; keeping the old one", why,
+                err);
+        return;
+    }
+    sgi_config_destroy(&w->cfg);
+    w->cfg = next;
+    w->config_reloads++;
+    sg_logf(w->logp, SG_LOG_INFO, "config reloaded (%s): model %s at %s",
+            why, w->cfg.model, w->cfg.base_url);
+}
+
+static void on_config_event(sg_config_events *ce, sg_config_event_kind kind,
+                            const cJSON *event, void *ud)
+{
+    (void)ce;
+    (void)event;
+    reload(ud, kind == SG_CONFIG_UPDATED ? "sys:config:updated"
+                                         : "resubscribed");
+}
+
+/* ---- lease ------------------------------------------------------------------ */
+
+static void on_lease(sg_lease *l, int held, void *ud)
+{
+    sgi_worker *w = ud;
+
+    w->lease_held = held;
+    sg_logf(w->logp, SG_LOG_INFO, "status lease %s %s", sg_lease_key(l),
+            held ? "taken" : "lost");
+}
+
+/* ---- metrics ---------------------------------------------------------------- */
+
+static int health(void *ud)
+{
+    sgi_worker *w = ud;
+
+    return w->conn_up && w->ready && !w->stopping;
+}
+
+static void metric(struct evbuffer *o, const char *name, const char *type,
+                   const char *help, uint64_t v)
+{
+    evbuffer_add_printf(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name,
+                        help, name, type, name, (unsigned long long)v);
+}
+
+static void metrics(struct evbuffer *o, void *ud)
+{
+    sgi_worker *w = ud;
+    sgi_worker_stats st;
+    size_t i;
+
+    sgi_worker_get_stats(w, &st);
+    metric(o, "sg_inference_handled_total", "counter",
+           "Inbound entries handled and acknowledged.", st.handled);
+    metric(o, "sg_inference_failed_total", "counter",
+           "Handlings that failed (retried or dead-lettered).", st.failed);
+    metric(o, "sg_inference_dead_lettered_total", "counter",
+           "Entries this worker dead-lettered.", st.dead_lettered);
+    metric(o, "sg_inference_claimed_total", "counter",
+           "Entries taken over by autoclaim.", st.claimed);
+    metric(o, "sg_inference_in_flight", "gauge",
+           "Entries read and not yet finished.", st.in_flight);
+    metric(o, "sg_inference_replies_total", "counter",
+           "Replies published.", st.replies);
+    metric(o, "sg_inference_passive_total", "counter",
+           "Passive messages recorded without an answer.", st.passive);
+    metric(o, "sg_inference_history_fetches_total", "counter",
+           "fetch_channel_history calls to the gateway.", st.history_fetches);
+    metric(o, "sg_inference_llm_requests_total", "counter",
+           "HTTP attempts to the LLM, retries included.", st.llm_requests);
+    sgi_hist_write(o, "sg_inference_llm_request_duration_seconds",
+                   "Duration of each HTTP attempt to the LLM.",
+                   &w->llm_latency);
+    evbuffer_add_printf(o, "# HELP sg_inference_llm_errors_total LLM "
+                        "attempts that failed, by HTTP status (0: no "
+                        "answer).\n# TYPE sg_inference_llm_errors_total "
+                        "counter\n");
+    for (i = 0; i < w->nllm_errors; i++)
+        evbuffer_add_printf(o, "sg_inference_llm_errors_total{status=\"%ld\"}"
+                            " %llu\n", w->llm_errors[i].status,
+                            (unsigned long long)w->llm_errors[i].count);
+    metric(o, "sg_inference_config_reloads_total", "counter",
+           "Configuration reloads that succeeded.", st.config_reloads);
+    metric(o, "sg_inference_config_reload_errors_total", "counter",
+           "Configuration reloads refused.", st.config_errors);
+    metric(o, "sg_inference_status_lease_held", "gauge",
+           "1 while this worker holds the status lease.",
+           (uint64_t)st.lease_held);
+    metric(o, "sg_inference_redis_up", "gauge",
+           "1 while the command connection to Redis is up.",
+           (uint64_t)w->conn_up);
+}
+
+void sgi_worker_get_stats(const sgi_worker *w, sgi_worker_stats *out)
+{
+    sg_consumer_stats cs;
+
+    memset(out, 0, sizeof *out);
+    if (w->in != NULL) {
+        sg_consumer_get_stats(sg_inbound_consumer_engine(w->in), &cs);
+        out->handled = cs.handled;
+        out->failed = cs.failed;
+        out->dead_lettered = cs.dead_lettered;
+        out->claimed = cs.claimed;
+        out->in_flight = cs.in_flight;
+    }
+    out->llm_requests = w->llm_requests;
+    for (size_t i = 0; i < w->nllm_errors; i++)
+        out->llm_errors += w->llm_errors[i].count;
+    out->replies = w->replies;
+    out->passive = w->passive;
+    out->history_fetches = w->history_fetches;
+    out->config_reloads = w->config_reloads;
+    out->config_errors = w->config_errors;
+    out->lease_held = w->lease_held;
+}
+
+const char *sgi_worker_model(const sgi_worker *w)
+{
+    return w->cfg.model;
+}
+
+int sgi_worker_ready(const sgi_worker *w)
+{
+    return w->ready;
+}
+
+int sgi_worker_metrics_port(const sgi_worker *w)
+{
+    return w->metrics_port;
+}
+
+/* ---- construction ------------------------------------------------------------ */
+
+static const char *look(const sgi_worker *w, const char *name)
+{
+    return w->opts.lookup(name, w->opts.lookup_ud);
+}
+
+/* A positive int variable, or the default. */
+static int int_var(sgi_worker *w, const char *name, int def, int *out,
+                   char *err, size_t errcap)
+{
+    const char *v = look(w, name);
+    long long x = 0;
+    const char *p;
+
+    *out = def;
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    for (p = v; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9' || x > 1000000000LL)
+            return fail(err, errcap, "%s: \"%.40s\" is not a positive "
+                        "decimal integer of at most 1000000000", name, v);
+        x = x * 10 + (*p - '0');
+    }
+    if (x < 1 || x > 1000000000LL)
+        return fail(err, errcap, "%s: \"%.40s\" is not a positive decimal "
+                    "integer of at most 1000000000", name, v);
+    *out = (int)x;
+    return 0;
+}
+
+static int copy_var(sgi_worker *w, const char *name, const char *def,
+                    char *out, size_t cap, char *err, size_t errcap)
+{
+    const char *v = look(w, name);
+
+    if (v == NULL || v[0] == '\0')
+        v = def;
+    if (strlen(v) >= cap)
+        return fail(err, errcap, "%s: over the limit of %zu bytes", name,
+                    cap - 1);
+    memcpy(out, v, strlen(v) + 1);
+    return 0;
+}
+
+int sgi_worker_new(const sgi_worker_opts *opts, sgi_worker **out, char *err,
+                   size_t errcap)
+{
+    sgi_worker *w;
+    sg_error e;
+    char url[512], host[64];
+    const char *colon;
+    size_t n;
+
+    *out = NULL;
+    w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        fail(err, errcap, "out of memory");
+        return 1;
+    }
+    w->opts = *opts;
+    w->base = opts->base;
+    snprintf(w->prog, sizeof w->prog, "%s",
+             opts->prog != NULL ? opts->prog : "sg-inference");
+    if (opts->log != NULL) {
+        w->log = *opts->log;
+    } else {
+        sg_log_init(&w->log);
+    }
+    w->logp = &w->log;
+    if (sgi_config_init(&w->cfg) != 0) {
+        free(w);
+        fail(err, errcap, "out of memory");
+        return 1;
+    }
+    sg_script_init(&history_script, "sgi_history", history_lua);
+
+    if (sg_topology_from_lookup(&w->topo, opts->lookup, opts->lookup_ud,
+                                &e) != 0 ||
+        sg_knobs_from_lookup(&w->knobs, opts->lookup, opts->lookup_ud,
+                             &e) != 0) {
+        fail(err, errcap, "%s", e.msg);
+        goto config_error;
+    }
+    if (sgi_config_load(&w->cfg, opts->lookup, opts->lookup_ud, err,
+                        errcap) != 0)
+        goto config_error;
+    if (copy_var(w, "REDIS_URL", "redis://127.0.0.1:6379/0", url,
+                 sizeof url, err, errcap) != 0)
+        goto config_error;
+    /* libsg takes no database number: /0 is the only one it can serve. */
+    n = strlen(url);
+    if (n >= 2 && strcmp(url + n - 2, "/0") == 0)
+        url[n - 2] = '\0';
+    if (sg_conn_parse_url(url, w->redis_host, sizeof w->redis_host,
+                          &w->redis_port) != 0) {
+        fail(err, errcap, "REDIS_URL: \"%.200s\" is not "
+             "redis://host[:port][/0] (no user, password or other "
+             "database)", url);
+        goto config_error;
+    }
+    if (copy_var(w, "SG_METRICS_LISTEN", "127.0.0.1:0", w->metrics_listen,
+                 sizeof w->metrics_listen, err, errcap) != 0)
+        goto config_error;
+    if (int_var(w, "SG_STATUS_INTERVAL_MS", 60000, &w->status_interval_ms,
+                err, errcap) != 0)
+        goto config_error;
+    {
+        const char *v = look(w, "SG_INSTANCE_ID");
+
+        if (v != NULL && v[0] != '\0') {
+            if (strlen(v) >= sizeof w->instance) {
+                fail(err, errcap, "SG_INSTANCE_ID: over the limit of %zu "
+                     "bytes", sizeof w->instance - 1);
+                goto config_error;
+            }
+            memcpy(w->instance, v, strlen(v) + 1);
+        } else {
+            if (gethostname(host, sizeof host) != 0)
+                memcpy(host, "localhost", 10);
+            host[sizeof host - 1] = '\0';
+            snprintf(w->instance, sizeof w->instance, "%s-%s-%ld", w->prog,
+                     host, (long)getpid());
+        }
+    }
+    /* The namespace: the inbound stream's first part ("sg" of
+       "sg:stream:inbound"), so that a deployment with its own names keeps
+       its history and message keys apart too. */
+    colon = strchr(w->topo.inbound_stream, ':');
+    n = colon != NULL ? (size_t)(colon - w->topo.inbound_stream)
+                      : strlen(w->topo.inbound_stream);
+    memcpy(w->ns, w->topo.inbound_stream, n);
+    w->ns[n] = '\0';
+    {
+        char def[SG_NAME_MAX + 16];
+
+        snprintf(def, sizeof def, "%s:history", w->ns);
+        if (copy_var(w, "SG_HISTORY_PREFIX", def, w->history_prefix,
+                     sizeof w->history_prefix, err, errcap) != 0)
+            goto config_error;
+    }
+    *out = w;
+    return 0;
+
+config_error:
+    sgi_config_destroy(&w->cfg);
+    free(w);
+    return 2;
+}
+
+/* ---- start ---------------------------------------------------------------- */
+
+static void on_conn_state(sg_conn *c, int up, void *ud)
+{
+    sgi_worker *w = ud;
+
+    (void)c;
+    w->conn_up = up;
+}
+
+static void start_reading(sgi_worker *w);
+
+static void provision(sgi_worker *w);
+
+static void on_provision_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    provision(arg);
+}
+
+static void on_provisioned(int status, void *ud)
+{
+    sgi_worker *w = ud;
+    struct timeval tv = {1, 0};
+
+    if (w->stopping)
+        return;
+    if (status != 0) {
+        sg_logf(w->logp, SG_LOG_WARN, "worker group not created yet (%s); "
+                "retrying", sg_strerror(status));
+        evtimer_add(w->provision_retry, &tv);
+        return;
+    }
+    start_reading(w);
+}
+
+static void provision(sgi_worker *w)
+{
+    struct timeval tv = {1, 0};
+
+    if (w->stopping)
+        return;
+    if (sg_bus_provision(w->bus, SG_ROLE_WORKER, NULL, 0, on_provisioned,
+                         w) != 0)
+        evtimer_add(w->provision_retry, &tv);
+}
+
+static void start_reading(sgi_worker *w)
+{
+    sg_inbound_consumer_opts io;
+    sg_config_events_opts co;
+    sg_lease_opts lo;
+    int ttl;
+
+    sg_inbound_consumer_opts_init(&io);
+    io.conn = w->conn;
+    io.topo = &w->topo;
+    io.knobs = w->knobs;
+    io.consumer = w->instance;
+    io.handle = on_message;
+    io.ud = w;
+    io.log = w->logp;
+    if (sg_inbound_consumer_new(&io, &w->in) != 0 ||
+        sg_consumer_start(sg_inbound_consumer_engine(w->in)) != 0) {
+        sg_logf(w->logp, SG_LOG_ERROR, "the inbound consumer did not start");
+        sg_inbound_consumer_free(w->in);
+        w->in = NULL;
+        event_base_loopbreak(w->base);
+        return;
+    }
+
+    ttl = sg_lease_status_ttl_ms(w->status_interval_ms);
+    sg_lease_opts_init(&lo);
+    lo.key = w->topo.status_lease_key;
+    lo.holder = w->instance;
+    lo.ttl_ms = ttl;
+    lo.renew_ms = ttl / 3;
+    lo.on_change = on_lease;
+    lo.ud = w;
+    lo.log = w->logp;
+    if (sg_lease_new(w->conn, &lo, &w->lease) == 0)
+        sg_lease_start(w->lease);
+
+    sg_config_events_opts_init(&co);
+    co.host = w->redis_host;
+    co.port = w->redis_port;
+    co.channel = w->topo.config_channel;
+    co.fn = on_config_event;
+    co.ud = w;
+    co.log = w->logp;
+    if (sg_config_events_new(w->base, &co, &w->events) != 0)
+        sg_logf(w->logp, SG_LOG_ERROR, "config events not subscribed");
+
+    w->ready = 1;
+    sg_logf(w->logp, SG_LOG_INFO, "consumer %s reading %s as %s",
+            w->instance, w->topo.inbound_stream, w->topo.worker_group);
+    if (w->opts.banner != NULL) {
+        fprintf(w->opts.banner, "%s: ready\n", w->prog);
+        fflush(w->opts.banner);
+    }
+}
+
+int sgi_worker_start(sgi_worker *w, char *err, size_t errcap)
+{
+    sg_conn_opts co;
+    sg_bus_opts bo;
+    sg_rpc_opts ro;
+    sgi_llm_opts lo;
+
+    if (w->started) {
+        (void)fail(err, errcap, "already started");
+        return 1;
+    }
+    w->started = 1;
+    sg_topology_log(&w->topo, w->logp);
+    sg_logf(w->logp, SG_LOG_INFO, "instance %s, history %s:*, LLM %s "
+            "model %s", w->instance, w->history_prefix, w->cfg.base_url,
+            w->cfg.model);
+
+    sg_conn_opts_init(&co);
+    co.host = w->redis_host;
+    co.port = w->redis_port;
+    co.name = "commands";
+    co.log = w->logp;
+    co.on_state = on_conn_state;
+    co.ud = w;
+    if (sg_conn_new(w->base, &co, &w->conn) != 0)
+        { (void)fail(err, errcap, "cannot create the Redis connection"); return 1; }
+    sg_bus_opts_init(&bo);
+    bo.conn = w->conn;
+    bo.topo = &w->topo;
+    bo.stream_maxlen = w->knobs.stream_maxlen;
+    bo.log = w->logp;
+    sg_rpc_opts_init(&ro);
+    ro.outbound_prefix = w->topo.outbound_stream_prefix;
+    ro.reply_prefix = w->topo.rpc_reply_prefix;
+    ro.timeout_ms = w->knobs.rpc_timeout_ms;
+    ro.stream_maxlen = w->knobs.stream_maxlen;
+    ro.log = w->logp;
+    memset(&lo, 0, sizeof lo);
+    lo.on_attempt = on_llm_attempt;
+    lo.ud = w;
+    lo.log = w->logp;
+    if (sg_bus_new(&bo, &w->bus) != 0 ||
+        sg_rpc_new(w->conn, &ro, &w->rpc) != 0 ||
+        sgi_llm_new(w->base, &lo, &w->llm) != 0)
+        { (void)fail(err, errcap, "out of memory"); return 1; }
+    w->provision_retry = evtimer_new(w->base, on_provision_retry, w);
+    if (w->provision_retry == NULL)
+        { (void)fail(err, errcap, "out of memory"); return 1; }
+
+    if (strcmp(w->metrics_listen, "off") != 0) {
+        if (sgi_http_new(w->base, w->metrics_listen, health, metrics, w,
+                         &w->http, &w->metrics_port, err, errcap) != 0)
+            return 1;
+        if (w->opts.banner != NULL) {
+            char host[256];
+            const char *colon = strrchr(w->metrics_listen, ':');
+            size_t n = (size_t)(colon - w->metrics_listen);
+
+            memcpy(host, w->metrics_listen, n < sizeof host ? n : 0);
+            host[n < sizeof host ? n : 0] = '\0';
+            if (strcmp(host, "0.0.0.0") == 0 || host[0] == '\0')
+                memcpy(host, "127.0.0.1", 10);
+            fprintf(w->opts.banner, "%s: metrics at http://%s:%d/metrics\n",
+                    w->prog, host, w->metrics_port);
+            fflush(w->opts.banner);
+        }
+    }
+    provision(w);
+    return 0;
+}
+
+/* ---- stop ------------------------------------------------------------------ */
+
+static void stop_done(sgi_worker *w)
+{
+    sgi_worker_done_fn *done = w->done;
+
+    w->done = NULL;
+    if (done != NULL)
+        done(w, w->done_ud);
+}
+
+static void on_lease_released(sg_lease *l, int status, void *ud)
+{
+    (void)l;
+    (void)status;
+    stop_done(ud);
+}
+
+/* Aborts every task that is left: the drain time is up. */
+static void abort_tasks(sgi_worker *w)
+{
+    task *t, *next;
+
+    for (t = w->tasks; t != NULL; t = next) {
+        next = t->next;
+        if (t->call != NULL) {
+            sgi_llm_cancel(t->call);
+            t->call = NULL;
+        }
+        task_finish(t, SG_JOB_FAILED("stopped before the handling ended"));
+        task_maybe_free(t);
+    }
+}
+
+static void on_consumer_stopped(sg_consumer *c, void *ud)
+{
+    sgi_worker *w = ud;
+
+    (void)c;
+    w->closing = 1;
+    abort_tasks(w);
+    sg_logf(w->logp, SG_LOG_INFO, "inbound consumer stopped");
+    if (w->lease != NULL &&
+        sg_lease_release(w->lease, on_lease_released, w) == 0)
+        return;
+    stop_done(w);
+}
+
+void sgi_worker_stop(sgi_worker *w, sgi_worker_done_fn *done, void *ud)
+{
+    if (w->stopping)
+        return;
+    w->stopping = 1;
+    w->done = done;
+    w->done_ud = ud;
+    sg_logf(w->logp, SG_LOG_INFO, "stopping: no new reads, draining up to "
+            "%d ms", w->knobs.drain_ms);
+    if (w->provision_retry != NULL)
+        evtimer_del(w->provision_retry);
+    sg_config_events_free(w->events);
+    w->events = NULL;
+    if (w->in != NULL &&
+        sg_consumer_stop(sg_inbound_consumer_engine(w->in),
+                         on_consumer_stopped, w) == 0)
+        return;
+    on_consumer_stopped(NULL, w);
+}
+
+void sgi_worker_free(sgi_worker *w)
+{
+    if (w == NULL)
+        return;
+    w->closing = 1;
+    w->stopping = 1;
+    sg_config_events_free(w->events);
+    sgi_http_free(w->http);
+    abort_tasks(w);
+    sgi_llm_free(w->llm);
+    sg_inbound_consumer_free(w->in);
+    sg_lease_free(w->lease);
+    sg_rpc_free(w->rpc);
+    sg_bus_free(w->bus);
+    sg_conn_free(w->conn);
+    /* Every callback has run (with SG_ECLOSED); nothing refers to a task. */
+    while (w->tasks != NULL) {
+        w->tasks->busy = 0;
+        w->tasks->call = NULL;
+        task_finish(w->tasks, SG_JOB_FAILED("freed"));
+        task_free(w->tasks);
+    }
+    if (w->provision_retry != NULL)
+        event_free(w->provision_retry);
+    sgi_config_destroy(&w->cfg);
+    free(w);
+}
