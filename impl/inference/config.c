@@ -214,7 +214,8 @@ static int set_from_json(sgi_config *c, const key *k, const cJSON *v,
 {
     char where[128];
 
-    snprintf(where, sizeof where, "%s: key \"%s\"", path, k->file);
+    snprintf(where, sizeof where, "SG_INFERENCE_CONFIG %.60s: key \"%s\"",
+             path, k->file);
     if (k->kind == K_STR) {
         if (!cJSON_IsString(v))
             return fail(err, errcap, "%s: must be a string", where);

@@ -1,0 +1,241 @@
+/*
+ * The message rebuilt from an inbound envelope (message.h), field by field
+ * as the Python worker's _incoming_message_from_envelope does
+ * (SG-INENV-003: attachment bytes decoded, timestamp as a time, the extra
+ * attributes; SG-INENV-002: defaults, is_addressed true), and the history
+ * records and request body built from it (prompt.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "message.h"
+#include "prompt.h"
+#include "sg/json.h"
+
+static sg_envelope *inbound(const char *json)
+{
+    sg_envelope *env = NULL;
+    sg_error err;
+
+    if (sg_envelope_from_json(SG_KIND_INBOUND, json, strlen(json), NULL,
+                              &env, &err) != 0)
+        fail_msg("envelope refused: %s (%s)", err.msg, err.path);
+    return env;
+}
+
+static int str_is(sg_str s, const char *want)
+{
+    return s.len == strlen(want) && (s.len == 0 ||
+                                     memcmp(s.ptr, want, s.len) == 0);
+}
+
+/* SG-INENV-003 */
+static void test_message_from_inbound_every_field(void **state)
+{
+    sg_envelope *env = inbound(
+        "{\"platform\":\"discord\",\"channel_id\":\"c1\",\"user_id\":\"u1\","
+        "\"username\":\"alice\",\"content\":\"hello\",\"is_addressed\":true,"
+        "\"attachments\":[{\"data\":\"aGVsbG8=\",\"mimetype\":\"text/plain\","
+        "\"filename\":\"a.txt\",\"source_url\":\"http://x/a.txt\"}],"
+        "\"room_name\":\"general\",\"timestamp\":1700000000.5,"
+        "\"message_id\":\"m1\",\"reply_to\":\"m0\",\"guild_id\":\"g1\","
+        "\"guild_name\":\"Guild\",\"is_dm\":false,\"member_roles\":[\"r1\","
+        "\"r2\"],\"embeds\":{\"k\":1},\"member_count\":42,"
+        "\"reactions\":[\"x\"],\"unified_user_id\":\"uu\","
+        "\"user_aliases\":[\"al\"],\"trace_id\":\"t1\"}");
+    struct timespec now = {5, 0};
+    sgi_message m;
+
+    (void)state;
+    sgi_message_from_inbound(&env->u.in, now, &m);
+    assert_true(str_is(m.platform, "discord"));
+    assert_true(str_is(m.channel_id, "c1"));
+    assert_true(str_is(m.user_id, "u1"));
+    assert_true(str_is(m.user_name, "alice"));
+    assert_true(str_is(m.text, "hello"));
+    assert_true(m.is_addressed);
+    assert_int_equal(m.nattachments, 1);
+    /* The bytes, not their base64 text. */
+    assert_int_equal(m.attachments[0].data.len, 5);
+    assert_memory_equal(m.attachments[0].data.ptr, "hello", 5);
+    assert_true(str_is(m.attachments[0].mimetype, "text/plain"));
+    assert_true(str_is(m.attachments[0].filename, "a.txt"));
+    assert_true(str_is(m.attachments[0].source_url, "http://x/a.txt"));
+    assert_true(str_is(m.channel_name, "general"));
+    assert_int_equal(m.timestamp.tv_sec, 1700000000);
+    assert_int_equal(m.timestamp.tv_nsec, 500000000L);
+    assert_true(sgi_message_time(&m) == 1700000000.5);
+    assert_true(str_is(m.message_id, "m1"));
+    assert_true(str_is(m.reply_to_id, "m0"));
+    assert_false(m.extra.identity_resolved);
+    assert_true(m.extra.has_guild_id);
+    assert_true(str_is(m.extra.guild_id, "g1"));
+    assert_true(str_is(m.extra.guild_name, "Guild"));
+    assert_true(str_is(m.extra.channel_id_raw, "c1"));
+    assert_false(m.extra.is_dm);
+    assert_int_equal(m.extra.member_roles.n, 2);
+    assert_true(str_is(m.extra.member_roles.items[1], "r2"));
+    assert_true(m.extra.embeds.len > 0);
+    assert_int_equal(m.extra.member_count, 42);
+    assert_true(m.reactions.len > 0);
+    assert_true(m.has_unified_user_id);
+    assert_true(str_is(m.unified_user_id, "uu"));
+    assert_int_equal(m.user_aliases.n, 1);
+    assert_true(str_is(m.trace_id, "t1"));
+    sg_envelope_free(env);
+}
+
+/* SG-INENV-002: defaults; timestamp 0 is "unknown": the receiver's clock. */
+static void test_message_from_inbound_defaults(void **state)
+{
+    sg_envelope *env = inbound("{\"platform\":\"p\",\"channel_id\":\"c\"}");
+    struct timespec now = {1234, 5};
+    sgi_message m;
+
+    (void)state;
+    sgi_message_from_inbound(&env->u.in, now, &m);
+    assert_true(m.is_addressed);
+    assert_int_equal(m.timestamp.tv_sec, 1234);
+    assert_int_equal(m.timestamp.tv_nsec, 5);
+    assert_false(m.extra.has_guild_id);
+    assert_int_equal(m.extra.embeds.len, 0);
+    assert_int_equal(m.extra.member_count, 0);
+    assert_int_equal(m.nattachments, 0);
+    assert_true(str_is(m.text, ""));
+    assert_true(str_is(m.extra.channel_id_raw, "c"));
+    sg_envelope_free(env);
+
+    env = inbound("{\"platform\":\"p\",\"channel_id\":\"c\","
+                  "\"is_addressed\":false}");
+    sgi_message_from_inbound(&env->u.in, now, &m);
+    assert_false(m.is_addressed);
+    sg_envelope_free(env);
+}
+
+static void test_message_prompt_text_names_attachments(void **state)
+{
+    sg_envelope *env = inbound(
+        "{\"platform\":\"p\",\"channel_id\":\"c\",\"content\":\"look\","
+        "\"attachments\":[{\"data\":\"aGVsbG8=\",\"mimetype\":\"image/png\","
+        "\"filename\":\"cat.png\"}]}");
+    struct timespec now = {0, 0};
+    sgi_message m;
+    sg_buf b;
+
+    (void)state;
+    sgi_message_from_inbound(&env->u.in, now, &m);
+    sg_buf_init(&b, NULL);
+    assert_int_equal(sgi_message_prompt_text(&m, &b), 0);
+    assert_int_equal(b.len, strlen("look\n[attachment: cat.png (image/png, "
+                                   "5 bytes)]"));
+    assert_memory_equal(b.data, "look\n[attachment: cat.png (image/png, 5 "
+                                "bytes)]", b.len);
+    sg_buf_destroy(&b);
+    sg_envelope_free(env);
+}
+
+static void test_prompt_body_history_and_budget(void **state)
+{
+    sgi_config cfg;
+    sg_buf rec, body;
+    const char *recs[4];
+    size_t lens[4];
+    char *r0;
+    cJSON *j, *msgs;
+
+    (void)state;
+    assert_int_equal(sgi_config_init(&cfg), 0);
+    memcpy(cfg.model, "m-x", 4);
+    sg_buf_init(&rec, NULL);
+    assert_int_equal(sgi_history_record(&rec, "user", SG_STR("u1"),
+                                        SG_STR("alice"), SG_STR("first"),
+                                        SG_STR("m1"), 10.0), 0);
+    r0 = malloc(rec.len + 1);
+    assert_non_null(r0);
+    memcpy(r0, rec.data, rec.len + 1);
+    recs[0] = r0;
+    lens[0] = rec.len;
+    recs[1] = "not json";                  /* skipped */
+    lens[1] = strlen(recs[1]);
+    recs[2] = "{\"role\":\"system\",\"content\":\"x\"}"; /* skipped */
+    lens[2] = strlen(recs[2]);
+    recs[3] = "{\"role\":\"assistant\",\"content\":\"second\"}";
+    lens[3] = strlen(recs[3]);
+
+    sg_buf_init(&body, NULL);
+    assert_int_equal(sgi_prompt_body(&body, &cfg, recs, lens, 4,
+                                     SG_STR("now")), 0);
+    j = cJSON_Parse((const char *)body.data);
+    assert_non_null(j);
+    assert_string_equal(cJSON_GetObjectItem(j, "model")->valuestring, "m-x");
+    assert_int_equal(cJSON_GetObjectItem(j, "max_tokens")->valueint, 1024);
+    msgs = cJSON_GetObjectItem(j, "messages");
+    assert_int_equal(cJSON_GetArraySize(msgs), 4);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(msgs, 0),
+                                            "role")->valuestring, "system");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(msgs, 1),
+                                            "content")->valuestring, "first");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(msgs, 2),
+                                            "role")->valuestring,
+                        "assistant");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(msgs, 3),
+                                            "content")->valuestring, "now");
+    cJSON_Delete(j);
+    free(r0);
+    sg_buf_destroy(&rec);
+    sg_buf_destroy(&body);
+    sgi_config_destroy(&cfg);
+}
+
+/* SG-RPC-005: a history message of the gateway becomes a record. */
+static void test_history_record_from_rpc(void **state)
+{
+    cJSON *m = cJSON_Parse("{\"user_id\":\"u\",\"user_name\":\"bot\","
+                           "\"text\":\"hi\",\"timestamp\":5.5,"
+                           "\"message_id\":\"m\",\"is_bot\":true,"
+                           "\"reply_to_id\":null,\"reactions\":null}");
+    cJSON *r;
+    sg_buf b;
+
+    (void)state;
+    sg_buf_init(&b, NULL);
+    assert_int_equal(sgi_history_record_from_rpc(&b, m), 0);
+    r = cJSON_Parse((const char *)b.data);
+    assert_non_null(r);
+    assert_string_equal(cJSON_GetObjectItem(r, "role")->valuestring,
+                        "assistant");
+    assert_string_equal(cJSON_GetObjectItem(r, "content")->valuestring,
+                        "hi");
+    assert_true(cJSON_GetObjectItem(r, "ts")->valuedouble == 5.5);
+    cJSON_Delete(r);
+    cJSON_Delete(m);
+    m = cJSON_Parse("{\"user_id\":\"u\"}");
+    sg_buf_reset(&b);
+    assert_int_equal(sgi_history_record_from_rpc(&b, m), SG_EINVAL);
+    cJSON_Delete(m);
+    sg_buf_destroy(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_message_from_inbound_every_field),
+        cmocka_unit_test(test_message_from_inbound_defaults),
+        cmocka_unit_test(test_message_prompt_text_names_attachments),
+        cmocka_unit_test(test_prompt_body_history_and_budget),
+        cmocka_unit_test(test_history_record_from_rpc),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
