@@ -1,0 +1,49 @@
+/*
+ * gw_curl.h: HTTP POSTs through libcurl's multi interface driven by a
+ * libevent loop (curl_multi_socket_action with one event per socket and
+ * one timer), so many requests are in flight at once without threads.
+ * Connections are kept alive and reused by the multi handle.
+ */
+#ifndef GW_CURL_H
+#define GW_CURL_H
+
+#include <stddef.h>
+
+struct event_base;
+
+typedef struct gw_curl gw_curl;
+typedef struct gw_curl_req gw_curl_req;
+
+/* Largest response body kept; the rest is dropped (and flagged). */
+#define GW_CURL_MAX_RESPONSE (64 * 1024)
+
+/*
+ * A request's outcome: error NULL and the HTTP status with the body
+ * (NUL-terminated, cut at GW_CURL_MAX_RESPONSE), or error set (connection
+ * failure, timeout) and status 0. Valid during the call.
+ */
+typedef void gw_curl_done_fn(void *ud, const char *error, long status,
+                             const char *body, size_t len);
+
+/* NULL on failure. */
+gw_curl *gw_curl_new(struct event_base *base);
+
+/* Cancels every request (no callbacks) and frees. NULL is a no-op. */
+void gw_curl_free(gw_curl *c);
+
+/*
+ * Starts a request: method "POST" (body sent as application/json),
+ * "GET" or "DELETE" (body NULL). body is copied. done runs once from the
+ * loop, never from inside this call. 0 and *out (may be NULL), or -1.
+ */
+int gw_curl_request(gw_curl *c, const char *method, const char *url,
+                    const char *body, size_t len, long timeout_ms,
+                    gw_curl_done_fn *done, void *ud, gw_curl_req **out);
+
+/* Cancels one request: its callback never runs. */
+void gw_curl_cancel(gw_curl_req *r);
+
+/* Requests in flight. */
+size_t gw_curl_pending(const gw_curl *c);
+
+#endif /* GW_CURL_H */
