@@ -347,7 +347,7 @@ int mock_multi_pump(CURLM *multi, int ms)
     return running;
 }
 
-int mock_wait_number(const mock_child *c, const char *path,
+int mock_wait_number(const mock_child *c, CURLM *multi, const char *path,
                      const char *field, double want, int at_most)
 {
     struct timespec start;
@@ -369,6 +369,9 @@ int mock_wait_number(const mock_child *c, const char *path,
         if (done) {
             return 0;
         }
+        if (multi != NULL) {
+            mock_multi_pump(multi, 10);
+        }
         if (elapsed_ms(&start) > MOCK_CHILD_WAIT_MS) {
             fprintf(stderr, "mock_wait_number: %s %s never %s %g\n", path,
                     field, at_most ? "<=" : ">=", want);
@@ -376,4 +379,47 @@ int mock_wait_number(const mock_child *c, const char *path,
         }
         pause_ms(10);
     }
+}
+
+const cJSON *mock_json_at(const cJSON *json, const char *path)
+{
+    char key[128];
+
+    while (json != NULL && *path != '\0') {
+        size_t n = strcspn(path, ".");
+
+        if (n >= sizeof key) {
+            return NULL;
+        }
+        memcpy(key, path, n);
+        key[n] = '\0';
+        if (cJSON_IsArray(json)) {
+            char *end;
+            long i = strtol(key, &end, 10);
+
+            json = *end == '\0' && end != key
+                ? cJSON_GetArrayItem(json, (int)i) : NULL;
+        } else {
+            json = cJSON_GetObjectItemCaseSensitive(json, key);
+        }
+        path += n;
+        if (*path == '.') {
+            path++;
+        }
+    }
+    return json;
+}
+
+const char *mock_json_str(const cJSON *json, const char *path)
+{
+    const cJSON *v = mock_json_at(json, path);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+double mock_json_num(const cJSON *json, const char *path)
+{
+    const cJSON *v = mock_json_at(json, path);
+
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
 }

@@ -66,9 +66,18 @@ int mock_http(mock_call *call, const mock_child *c, const char *method,
 int mock_multi_pump(CURLM *multi, int ms);
 
 /* GET path until the JSON number at key `field` of the answer satisfies
- * value >= want, or 30 s pass (under valgrind everything is slow). The
- * waiting is on the mock's state: a short pause between polls only. */
-int mock_wait_number(const mock_child *c, const char *path,
+ * value >= want (value <= want with at_most), or 30 s pass (under
+ * valgrind everything is slow). The waiting is on the mock's state: a
+ * short pause between polls only. multi, when not NULL, is driven
+ * meanwhile so that its transfers make progress. */
+int mock_wait_number(const mock_child *c, CURLM *multi, const char *path,
                      const char *field, double want, int at_most);
+
+/* The item at a dotted path ("choices.0.message.content"), or NULL. */
+const cJSON *mock_json_at(const cJSON *json, const char *path);
+/* The string at path, or NULL. */
+const char *mock_json_str(const cJSON *json, const char *path);
+/* The number at path, or -1. */
+double mock_json_num(const cJSON *json, const char *path);
 
 #endif
