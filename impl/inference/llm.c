@@ -165,7 +165,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     return evtimer_add(llm->timer, &tv) == 0 ? 0 : -1;
 }
 
-/* ---- a transfer ---------------------------------------------------------- */
+/* ---- a transfer --------------------------------------------------------- */
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {

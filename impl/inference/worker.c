@@ -130,7 +130,7 @@ struct task {
     int busy;                   /* callbacks outstanding */
 };
 
-/* ---- small things --------------------------------------------------------- */
+/* ---- small things ------------------------------------------------------- */
 
 static char *dup_str(sg_str s)
 {
@@ -190,7 +190,7 @@ static void on_llm_attempt(long status, double seconds, void *ud)
         count_llm_error(w, status);
 }
 
-/* ---- tasks ---------------------------------------------------------------- */
+/* ---- tasks -------------------------------------------------------------- */
 
 static void task_free(task *t)
 {
@@ -248,7 +248,7 @@ static void task_abort(task *t, const char *why)
     task_maybe_free(t);
 }
 
-/* ---- history -------------------------------------------------------------- */
+/* ---- history ------------------------------------------------------------ */
 
 /*
  * KEYS[1] the channel's list; ARGV[1] the most records kept, ARGV[2] the
@@ -396,7 +396,7 @@ static int add_rec(task *t, const char *s, size_t n)
     return 0;
 }
 
-/* ---- publishing ------------------------------------------------------------ */
+/* ---- publishing -------------------------------------------------------- */
 
 static void on_published_quiet(int status, const char *entry_id, void *ud)
 {
@@ -470,7 +470,7 @@ static void on_reply_published(int status, const char *entry_id, void *ud)
     task_maybe_free(t);
 }
 
-/* ---- the LLM --------------------------------------------------------------- */
+/* ---- the LLM ----------------------------------------------------------- */
 
 static void on_llm_done(const sgi_llm_result *res, void *ud)
 {
@@ -695,7 +695,7 @@ static void on_history_read(sg_conn *c, int status, const sg_reply *r,
     proceed(t);
 }
 
-/* ---- the handler ----------------------------------------------------------- */
+/* ---- the handler ------------------------------------------------------- */
 
 static void on_message(void *ud, sg_job *job, const sg_envelope *env)
 {
@@ -762,7 +762,7 @@ static void on_message(void *ud, sg_job *job, const sg_envelope *env)
     t->busy++;
 }
 
-/* ---- configuration reload ------------------------------------------------- */
+/* ---- configuration reload ----------------------------------------------- */
 
 static void reload(sgi_worker *w, const char *why)
 {
@@ -795,7 +795,7 @@ static void on_config_event(sg_config_events *ce, sg_config_event_kind kind,
                                          : "resubscribed");
 }
 
-/* ---- lease ------------------------------------------------------------------ */
+/* ---- lease -------------------------------------------------------------- */
 
 static void on_lease(sg_lease *l, int held, void *ud)
 {
@@ -806,7 +806,7 @@ static void on_lease(sg_lease *l, int held, void *ud)
             held ? "taken" : "lost");
 }
 
-/* ---- metrics ---------------------------------------------------------------- */
+/* ---- metrics ------------------------------------------------------------ */
 
 static int health(void *ud)
 {
@@ -909,7 +909,7 @@ int sgi_worker_metrics_port(const sgi_worker *w)
     return w->metrics_port;
 }
 
-/* ---- construction ------------------------------------------------------------ */
+/* ---- construction ------------------------------------------------------ */
 
 static const char *look(const sgi_worker *w, const char *name)
 {
@@ -1059,7 +1059,7 @@ config_error:
     return 2;
 }
 
-/* ---- start ---------------------------------------------------------------- */
+/* ---- start -------------------------------------------------------------- */
 
 static void on_conn_state(sg_conn *c, int up, void *ud)
 {
@@ -1186,8 +1186,10 @@ int sgi_worker_start(sgi_worker *w, char *err, size_t errcap)
     co.log = w->logp;
     co.on_state = on_conn_state;
     co.ud = w;
-    if (sg_conn_new(w->base, &co, &w->conn) != 0)
-        { (void)fail(err, errcap, "cannot create the Redis connection"); return 1; }
+    if (sg_conn_new(w->base, &co, &w->conn) != 0) {
+        (void)fail(err, errcap, "cannot create the Redis connection");
+        return 1;
+    }
     sg_bus_opts_init(&bo);
     bo.conn = w->conn;
     bo.topo = &w->topo;
@@ -1205,11 +1207,15 @@ int sgi_worker_start(sgi_worker *w, char *err, size_t errcap)
     lo.log = w->logp;
     if (sg_bus_new(&bo, &w->bus) != 0 ||
         sg_rpc_new(w->conn, &ro, &w->rpc) != 0 ||
-        sgi_llm_new(w->base, &lo, &w->llm) != 0)
-        { (void)fail(err, errcap, "out of memory"); return 1; }
+        sgi_llm_new(w->base, &lo, &w->llm) != 0) {
+        (void)fail(err, errcap, "out of memory");
+        return 1;
+    }
     w->provision_retry = evtimer_new(w->base, on_provision_retry, w);
-    if (w->provision_retry == NULL)
-        { (void)fail(err, errcap, "out of memory"); return 1; }
+    if (w->provision_retry == NULL) {
+        (void)fail(err, errcap, "out of memory");
+        return 1;
+    }
 
     if (strcmp(w->metrics_listen, "off") != 0) {
         if (sgi_http_new(w->base, w->metrics_listen, health, metrics, w,
@@ -1233,7 +1239,7 @@ int sgi_worker_start(sgi_worker *w, char *err, size_t errcap)
     return 0;
 }
 
-/* ---- stop ------------------------------------------------------------------ */
+/* ---- stop -------------------------------------------------------------- */
 
 static void stop_done(sgi_worker *w)
 {

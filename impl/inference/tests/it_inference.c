@@ -52,7 +52,7 @@
 #define MAX_VARS 32
 #define MAX_OUT 64
 
-/* ---- the mock LLM, a child process --------------------------------------- */
+/* ---- the mock LLM, a child process ------------------------------------- */
 
 typedef struct mock {
     pid_t pid;
@@ -206,7 +206,7 @@ static const char *request_model(const cJSON *reqs, int i)
     return cJSON_IsString(m) ? m->valuestring : "";
 }
 
-/* ---- the world ------------------------------------------------------------- */
+/* ---- the world --------------------------------------------------------- */
 
 typedef struct world {
     sgt_redis redis;
@@ -335,7 +335,7 @@ static void start_worker(world *w)
     assert_true(sgt_loop_until(w->base, is_ready, w, WAIT_MS));
 }
 
-/* ---- the bus from the test's side ----------------------------------------- */
+/* ---- the bus from the test's side --------------------------------------- */
 
 typedef struct msg_opts {
     const char *platform, *channel, *content, *message_id;
@@ -542,7 +542,7 @@ static void wait_stat_at_least(world *w, int which, uint64_t want)
                  (unsigned long long)want);
 }
 
-/* ---- the tests --------------------------------------------------------------- */
+/* ---- the tests --------------------------------------------------------- */
 
 /*
  * SG-IN-010, SG-OUTENV-006, SG-TRACE-002, SG-TOPO-002, SG-TOPO-003,
@@ -927,7 +927,7 @@ static void test_inference_in_flight_bounded(void **state)
     assert_int_equal(inbound_pending(w), 0);
 }
 
-/* ---- the program ------------------------------------------------------------ */
+/* ---- the program -------------------------------------------------------- */
 
 static int file_has(const char *path, const char *needle, char *line,
                     size_t cap)
