@@ -314,16 +314,18 @@ static void transfer_done(sgi_llm_call *call, CURLcode code)
     sgi_llm *llm = call->llm;
     sgi_llm_reply reply;
     char err[256], msg[512];
-    long status = 0, delay;
+    long status = 0, delay, connects = 0;
     struct timeval tv;
 
     curl_multi_remove_handle(llm->multi, call->easy);
     call->in_multi = 0;
     if (code == CURLE_OK)
         curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(call->easy, CURLINFO_NUM_CONNECTS, &connects);
     if (llm->opts.on_attempt != NULL)
         llm->opts.on_attempt(code == CURLE_OK ? status : 0,
-                             now_s() - call->attempt_started, llm->opts.ud);
+                             now_s() - call->attempt_started, connects,
+                             llm->opts.ud);
     if (code != CURLE_OK) {
         if (call->resp_over)
             snprintf(msg, sizeof msg, "LLM: response body over the limit of "

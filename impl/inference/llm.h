@@ -28,9 +28,11 @@ typedef struct sgi_llm_call sgi_llm_call;
 
 /*
  * After every attempt: its HTTP status (0 when there was none: a transport
- * error or timeout) and how long it took. For metrics.
+ * error or timeout), how long it took, and how many new connections it
+ * opened (0 when it reused one). For metrics.
  */
-typedef void sgi_llm_attempt_fn(long status, double seconds, void *ud);
+typedef void sgi_llm_attempt_fn(long status, double seconds,
+                                long new_connections, void *ud);
 
 typedef struct sgi_llm_opts {
     int backoff_min_ms;         /* 0: 200 */

@@ -102,7 +102,8 @@ struct sgi_worker {
 
     /* metrics */
     sgi_hist llm_latency;
-    uint64_t llm_requests, replies, passive, history_fetches;
+    uint64_t llm_requests, llm_connections, replies, passive;
+    uint64_t history_fetches;
     uint64_t history_fetch_none, config_reloads, config_errors;
     uint64_t publish_errors, history_errors;
     status_count llm_errors[MAX_STATUS_SERIES];
@@ -180,11 +181,14 @@ static void count_llm_error(sgi_worker *w, long status)
     }
 }
 
-static void on_llm_attempt(long status, double seconds, void *ud)
+static void on_llm_attempt(long status, double seconds, long connects,
+                           void *ud)
 {
     sgi_worker *w = ud;
 
     w->llm_requests++;
+    if (connects > 0)
+        w->llm_connections += (uint64_t)connects;
     sgi_hist_observe(&w->llm_latency, seconds);
     if (status < 200 || status > 299)
         count_llm_error(w, status);
@@ -847,6 +851,9 @@ static void metrics(struct evbuffer *o, void *ud)
            "fetch_channel_history calls to the gateway.", st.history_fetches);
     metric(o, "sg_inference_llm_requests_total", "counter",
            "HTTP attempts to the LLM, retries included.", st.llm_requests);
+    metric(o, "sg_inference_llm_connections_total", "counter",
+           "Connections opened to the LLM (the rest were reused).",
+           st.llm_connections);
     sgi_hist_write(o, "sg_inference_llm_request_duration_seconds",
                    "Duration of each HTTP attempt to the LLM.",
                    &w->llm_latency);
@@ -884,6 +891,7 @@ void sgi_worker_get_stats(const sgi_worker *w, sgi_worker_stats *out)
         out->in_flight = cs.in_flight;
     }
     out->llm_requests = w->llm_requests;
+    out->llm_connections = w->llm_connections;
     for (size_t i = 0; i < w->nllm_errors; i++)
         out->llm_errors += w->llm_errors[i].count;
     out->replies = w->replies;
@@ -1235,6 +1243,8 @@ int sgi_worker_start(sgi_worker *w, char *err, size_t errcap)
             fflush(w->opts.banner);
         }
     }
+    /* SG-OPS-001..003: an old server or an evicting policy is logged. */
+    (void)sg_bus_check_server(w->bus, NULL, NULL);
     provision(w);
     return 0;
 }

@@ -71,7 +71,7 @@ int sgi_worker_metrics_port(const sgi_worker *w);
 
 typedef struct sgi_worker_stats {
     uint64_t handled, failed, dead_lettered, claimed, in_flight;
-    uint64_t llm_requests, llm_errors, replies, passive;
+    uint64_t llm_requests, llm_connections, llm_errors, replies, passive;
     uint64_t history_fetches, config_reloads, config_errors;
     int lease_held;
 } sgi_worker_stats;

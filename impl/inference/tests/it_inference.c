@@ -719,6 +719,14 @@ static void test_inference_history_kept_and_bounded(void **state)
                         "echo: three");
     assert_string_equal(request_last_content(reqs, 3), "four");
     cJSON_Delete(reqs);
+    /* Four calls one after the other: one connection, reused. */
+    {
+        sgi_worker_stats st;
+
+        sgi_worker_get_stats(w->w, &st);
+        assert_int_equal(st.llm_requests, 4);
+        assert_int_equal(st.llm_connections, 1);
+    }
     sgt_tail_free(tail);
     sg_conn_free(conn);
 }
@@ -795,7 +803,48 @@ static void test_inference_permanent_failure_dead_lettered(void **state)
     assert_int_equal(e[1].type, SG_OUT_STOP_TYPING);
 }
 
-/* A reply the worker cannot read is a failure naming the field. */
+/*
+ * HTTP 503 every time: retried max_retries times with backoff, then a
+ * failure, dead-lettered on the last delivery (SG-IN-013) with the status.
+ */
+static void test_inference_5xx_retries_bounded(void **state)
+{
+    world *w = *state;
+    msg_opts m = {"webchat", "c10", "always-down", "m10", 0, NULL};
+    sgi_worker_stats st;
+    redisReply *rep;
+    cJSON *reqs;
+    size_t i;
+    int found = 0;
+
+    setvar(w, "SG_MAX_DELIVERIES", "1");
+    setvar(w, "SG_LLM_MAX_RETRIES", "2");
+    mock_script(&w->llm, "{\"rules\":[{\"match\":\"always-down\","
+                         "\"status\":503,\"error\":\"down\"}]}");
+    start_worker(w);
+    publish(w, &m);
+    wait_stat_at_least(w, 2, 1);
+    reqs = mock_requests(&w->llm);
+    assert_int_equal(cJSON_GetArraySize(reqs), 3);
+    cJSON_Delete(reqs);
+    sgi_worker_get_stats(w->w, &st);
+    assert_int_equal(st.llm_errors, 3);
+    rep = redisCommand(w->sync, "XRANGE sg:stream:dlq - +");
+    assert_non_null(rep);
+    assert_int_equal(rep->elements, 1);
+    for (i = 0; i + 1 < rep->element[0]->element[1]->elements; i += 2) {
+        redisReply *f = rep->element[0]->element[1];
+
+        if (strcmp(f->element[i]->str, "dlq_error") == 0 &&
+            strstr(f->element[i + 1]->str, "HTTP 503 after 3 attempts")
+                != NULL)
+            found = 1;
+    }
+    freeReplyObject(rep);
+    assert_true(found);
+}
+
+/* tool_calls without content: answered with the "no tools" text. */
 static void test_inference_tool_calls_answered_without_tools(void **state)
 {
     world *w = *state;
@@ -1076,6 +1125,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_inference_permanent_failure_dead_lettered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inference_5xx_retries_bounded,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_inference_tool_calls_answered_without_tools, setup,
             teardown),
