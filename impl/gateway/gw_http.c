@@ -309,11 +309,18 @@ static void post_free(post *q)
     free(q);
 }
 
+/*
+ * The client went away before the XADD was acknowledged. libevent leaves
+ * a request the user has not answered detached from the failing
+ * connection, for us to free.
+ */
 static void on_post_close(struct evhttp_connection *evcon, void *ud)
 {
     post *q = ud;
 
     (void)evcon;
+    if (evhttp_request_get_connection(q->req) == NULL)
+        evhttp_request_free(q->req);
     q->req = NULL;
 }
 

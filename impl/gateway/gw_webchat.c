@@ -96,10 +96,19 @@ static void client_free(client *c, int close_conn)
     free(c);
 }
 
+/*
+ * The browser went away. libevent detaches a request the user has not
+ * finished from its failing connection and leaves it to us: ending the
+ * reply frees it then.
+ */
 static void on_client_close(struct evhttp_connection *evcon, void *ud)
 {
+    client *c = ud;
+
     (void)evcon;
-    client_free(ud, 0);
+    if (evhttp_request_get_connection(c->req) == NULL)
+        evhttp_send_reply_end(c->req);
+    client_free(c, 0);
 }
 
 /* Writes a frame to c; closes a stream whose backlog is over the bound. */
@@ -348,7 +357,10 @@ static void on_post_close(struct evhttp_connection *evcon, void *ud)
     post *q = ud;
 
     (void)evcon;
-    q->req = NULL;                  /* the request is gone with it */
+    /* A detached request is ours to free (see on_client_close()). */
+    if (evhttp_request_get_connection(q->req) == NULL)
+        evhttp_request_free(q->req);
+    q->req = NULL;
 }
 
 static void on_post_published(int status, const char *entry_id, void *ud)
