@@ -40,6 +40,7 @@
 #include "sg/consumer.h"
 #include "sg/inbound.h"
 #include "sg/lease.h"
+#include "sg/random.h"
 #include "sg/rpc.h"
 
 #include "config.h"
@@ -235,7 +236,7 @@ static void task_finish(task *t, sg_job_result res)
     t->job = NULL;
     if (res.status == SG_JOB_STATUS_FAILED)
         sg_logf(t->w->logp, SG_LOG_WARN, "entry %s trace %s: failed: %s",
-                t->entry_id, t->trace, res.error);
+                t->entry_id, t->trace != NULL ? t->trace : "", res.error);
     sg_job_finish(job, res);
 }
 
@@ -426,7 +427,8 @@ static int publish_typing(task *t, sg_out_type type)
     env.u.out.has_channel_id = true;
     env.u.out.channel_id.ptr = t->channel;
     env.u.out.channel_id.len = strlen(t->channel);
-    if (sg_bus_publish_outbound(t->w->bus, t->platform, &env, t->trace,
+    if (sg_bus_publish_outbound(t->w->bus, t->platform, &env,
+                                t->trace[0] != '\0' ? t->trace : NULL,
                                 on_published_quiet, t, &err) != 0) {
         t->w->publish_errors++;
         return -1;
@@ -525,7 +527,8 @@ static void on_llm_done(const sgi_llm_result *res, void *ud)
         env.u.out.has_reply_to = true;
         env.u.out.reply_to = t->msg.message_id;
     }
-    if (sg_bus_publish_outbound(w->bus, t->platform, &env, t->trace,
+    if (sg_bus_publish_outbound(w->bus, t->platform, &env,
+                                t->trace[0] != '\0' ? t->trace : NULL,
                                 on_reply_published, t, &err) != 0) {
         char why[400];
 
@@ -736,7 +739,15 @@ static void on_message(void *ud, sg_job *job, const sg_envelope *env)
     trace = env->entry_trace_id.len > 0 ? env->entry_trace_id : in->trace_id;
     t->platform = dup_str(t->msg.platform);
     t->channel = dup_str(t->msg.channel_id);
-    t->trace = dup_str(trace);
+    if (trace.len > 0) {
+        t->trace = dup_str(trace);
+    } else {
+        /* None came: one fresh id for everything published for this
+           entry (SG-TRACE-001). */
+        t->trace = malloc(33);
+        if (t->trace != NULL && sg_random_hex(t->trace, 16) != 0)
+            t->trace[0] = '\0';
+    }
     klen = strlen(w->history_prefix) + t->msg.platform.len +
            t->msg.channel_id.len + 3;
     t->key = malloc(klen);

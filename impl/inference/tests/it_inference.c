@@ -343,6 +343,9 @@ typedef struct msg_opts {
     const char *attachment;     /* base64 data of one attachment, or NULL */
 } msg_opts;
 
+/* Nonzero: the next entries go out without any trace id. */
+static int publish_without_trace;
+
 static void publish(world *w, const msg_opts *m)
 {
     char json[2048];
@@ -367,9 +370,13 @@ static void publish(world *w, const msg_opts *m)
         fail_msg("envelope: %s", err.msg);
     sg_buf_init(&buf, NULL);
     assert_int_equal(sg_envelope_encode(env, &buf, &err), 0);
-    rep = redisCommand(w->sync, "XADD sg:stream:inbound * data %b ts "
-                       "1700000000.25 trace_id %s", buf.data, buf.len,
-                       TRACE);
+    if (publish_without_trace)
+        rep = redisCommand(w->sync, "XADD sg:stream:inbound * data %b",
+                           buf.data, buf.len);
+    else
+        rep = redisCommand(w->sync, "XADD sg:stream:inbound * data %b ts "
+                           "1700000000.25 trace_id %s", buf.data, buf.len,
+                           TRACE);
     assert_non_null(rep);
     assert_int_equal(rep->type, REDIS_REPLY_STRING);
     freeReplyObject(rep);
@@ -607,6 +614,30 @@ static void test_inference_reply_flow(void **state)
         assert_string_equal(rep->str, "worker-test");
         freeReplyObject(rep);
     }
+}
+
+/*
+ * SG-TRACE-001, SG-TRACE-002: an entry without a trace id gets one fresh
+ * id, shared by everything published for it.
+ */
+static void test_inference_trace_generated_once(void **state)
+{
+    world *w = *state;
+    msg_opts m = {"webchat", "c11", "no trace", "m11", 0, NULL};
+    out_entry e[MAX_OUT];
+    size_t i;
+
+    start_worker(w);
+    publish_without_trace = 1;
+    publish(w, &m);
+    publish_without_trace = 0;
+    wait_sends(w, "webchat", 3);
+    assert_int_equal(read_sends(w, "webchat", e, MAX_OUT), 3);
+    assert_int_equal(strlen(e[0].trace), 32);
+    for (i = 0; i < 32; i++)
+        assert_non_null(strchr("0123456789abcdef", e[0].trace[i]));
+    assert_string_equal(e[1].trace, e[0].trace);
+    assert_string_equal(e[2].trace, e[0].trace);
 }
 
 /* SG-IN-007: a passive message is recorded in the history, not answered. */
@@ -1117,6 +1148,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_inference_reply_flow, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_inference_trace_generated_once,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_inference_passive_not_answered,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
