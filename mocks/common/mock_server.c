@@ -1012,6 +1012,15 @@ int mock_server_run(mock_server *s)
 
 void mock_server_destroy(mock_server *s)
 {
+    sigset_t stop;
+
+    /* Freeing the signal events below puts back the default actions: a
+     * second SIGINT or SIGTERM during the shutdown would then kill the
+     * mock instead of letting it exit 0. Block them; exit discards them. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stop, NULL);
     /* Held requests first: their requests stay on their connections,
      * which evhttp_free() frees with them. */
     while (s->held != NULL) {

@@ -309,8 +309,9 @@ static void handle_chat(mock_server *s, llm_mock *m,
         status = rule->status;
     }
     if (status != 200) {
-        answer = error_body(status, rule->error != NULL ? rule->error
-                                                        : default_error(status));
+        const char *msg = rule->error;
+
+        answer = error_body(status, msg != NULL ? msg : default_error(status));
     } else if (rule != NULL && rule->reply != NULL) {
         answer = completion_body(seq, body, rule->reply, rule, prompt_words);
     } else {
