@@ -115,7 +115,7 @@ gw_record *gw_record_new(const gw_record_limits *lim)
     if (r->lim.max_channel_bytes == 0)
         r->lim.max_channel_bytes = 262144;
     if (r->lim.max_text_bytes == 0)
-        r->lim.max_text_bytes = 16384;
+        r->lim.max_text_bytes = 65536;
     r->chans = calloc(r->lim.max_channels, sizeof *r->chans);
     if (r->chans == NULL) {
         free(r);

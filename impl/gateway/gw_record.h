@@ -61,7 +61,7 @@ typedef struct gw_record_limits {
     size_t max_channels;          /* 0: 256 */
     size_t max_messages;          /* 0: 100 */
     size_t max_channel_bytes;     /* 0: 262144 */
-    size_t max_text_bytes;        /* 0: 16384 */
+    size_t max_text_bytes;        /* 0: 65536 */
 } gw_record_limits;
 
 typedef struct gw_record gw_record;

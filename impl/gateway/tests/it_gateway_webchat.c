@@ -336,6 +336,26 @@ static void test_rpc_bad_arguments_and_other_methods(void **state)
     cJSON_Delete(r.json);
 }
 
+/* At most 64 event streams at once; the next one is refused with 503. */
+static void test_webchat_event_streams_are_bounded(void **state)
+{
+    gwt *w = *state;
+    gwt_sse *s = calloc(65, sizeof *s);
+    int i;
+
+    assert_non_null(s);
+    for (i = 0; i < 64; i++) {
+        gwt_sse_open(w, &s[i], port(w), "web-many", NULL);
+        gwt_sse_wait(w, &s[i], "retry:");
+    }
+    gwt_sse_open(w, &s[64], port(w), "web-many", NULL);
+    gwt_sse_wait(w, &s[64], "HTTP/1.1 503");
+    gwt_sse_wait(w, &s[64], "too many event streams");
+    for (i = 0; i < 65; i++)
+        gwt_sse_close(&s[i]);
+    free(s);
+}
+
 static void test_healthz_and_metrics(void **state)
 {
     gwt *w = *state;
@@ -379,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_webchat_send_without_client_is_replayed),
         cmocka_unit_test(test_rpc_fetch_channel_history_from_the_record),
         cmocka_unit_test(test_rpc_bad_arguments_and_other_methods),
+        cmocka_unit_test(test_webchat_event_streams_are_bounded),
         cmocka_unit_test(test_healthz_and_metrics),
     };
 

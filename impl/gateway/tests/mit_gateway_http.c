@@ -10,7 +10,8 @@
  *   - a platform answering 500 fails the send: the claim key is released,
  *     the entry is retried by autoclaim and dead-lettered as
  *     dispatch_failed at SG_MAX_DELIVERIES (SG-OUT-012, SG-DLQ-001,
- *     SG-DLQ-004, SG-OUT-015);
+ *     SG-DLQ-004, SG-OUT-015); so is a platform that does not answer
+ *     within SG_HTTP_PLATFORM_TIMEOUT_MS;
  *   - POST /messages publishes an inbound entry libsg decodes, with the
  *     platform's defaults (SG-INENV-001, SG-INENV-002); invalid input is
  *     400 with the codec's reason and path (SG-ENV-001, SG-INENV-004);
@@ -45,7 +46,7 @@ static int setup(void **state)
         return -1;
     gwt_setenv(&x.w, "SG_PLATFORMS", "http");
     gwt_setenv(&x.w, "SG_HTTP_PLATFORM_WEBHOOK", x.webhook);
-    gwt_setenv(&x.w, "SG_HTTP_PLATFORM_TIMEOUT_MS", "5000");
+    gwt_setenv(&x.w, "SG_HTTP_PLATFORM_TIMEOUT_MS", "3000");
     gwt_setenv(&x.w, "SG_MAX_DELIVERIES", "2");
     gwt_setenv(&x.w, "SG_AUTOCLAIM_INTERVAL_MS", "100");
     gwt_setenv(&x.w, "SG_AUTOCLAIM_MIN_IDLE_MS", "400");
@@ -298,6 +299,37 @@ static void test_http_failed_send_is_retried_then_dead_lettered(void **state)
                                    "\"http\"} 1\n"));
 }
 
+/* No answer within SG_HTTP_PLATFORM_TIMEOUT_MS is a failed send too. */
+static void test_http_timeout_is_a_failed_send(void **state)
+{
+    world *x = *state;
+    gwt *w = &x->w;
+    gwt_http h;
+    sg_envelope env;
+    char url[128], id[64];
+    redisReply *r;
+    cJSON *c;
+
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/_mock/fail",
+             x->mock.port);
+    gwt_request(w, &h, "POST", url, "{\"channel_id\":\"h-slow\","
+                "\"status\":200,\"delay_ms\":8000,\"times\":1}");
+    assert_int_equal(h.status / 100, 2);
+    cJSON_Delete(h.json);
+    gwt_message(&env, "h-slow", "slow", "mk:h-slow");
+    gwt_publish_out(w, "http", &env, id, sizeof id);
+    /* The first call times out; the redelivery is answered at once. */
+    c = wait_calls(x, "channel_id=h-slow", 2);
+    cJSON_Delete(c);
+    wait_hget(w, "mk:h-slow", id, sizeof id);
+    assert_true(strncmp(id, "mock-", 5) == 0);
+    r = redisCommand(w->sync, "XLEN sg:stream:dlq");
+    assert_int_equal(r->integer, 1);           /* only the earlier one */
+    freeReplyObject(r);
+    gwt_request(w, &h, "DELETE", url, NULL);
+    cJSON_Delete(h.json);
+}
+
 static void test_http_inbound_post_publishes(void **state)
 {
     world *x = *state;
@@ -410,6 +442,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_http_send_reaches_the_platform),
         cmocka_unit_test(test_http_every_op),
         cmocka_unit_test(test_http_failed_send_is_retried_then_dead_lettered),
+        cmocka_unit_test(test_http_timeout_is_a_failed_send),
         cmocka_unit_test(test_http_inbound_post_publishes),
         cmocka_unit_test(test_http_inbound_invalid_is_400_with_path),
         cmocka_unit_test(test_http_rpc_history_holds_inbound_and_sent),
