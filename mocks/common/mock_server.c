@@ -416,9 +416,6 @@ static void list_answer(mock_server *s, struct evhttp_request *req,
 
 void mock_record_commit(mock_server *s, mock_record *rec)
 {
-    mock_held *h;
-    mock_held *next;
-
     s->ring[(s->start + s->count) % s->cap] = rec;
     s->count++;
     s->bytes += record_bytes(rec);
@@ -426,16 +423,10 @@ void mock_record_commit(mock_server *s, mock_record *rec)
            (s->bytes > MOCK_MAX_JOURNAL_BYTES && s->count > 1)) {
         ring_drop_oldest(s);
     }
-    /* Answer the long polls this record satisfies. */
-    for (h = s->held; h != NULL; h = next) {
-        next = h->next;
-        if (h->kind == HELD_WAITING && rec->seq >= h->since &&
-            record_matches(rec, h)) {
-            evhttp_connection_set_closecb(
-                evhttp_request_get_connection(h->req), NULL, NULL);
-            list_answer(s, h->req, h);
-            held_free(h);
-        }
+    /* The long polls are answered once the current callback is over, so
+     * that a request answered at once is listed with its status. */
+    if (s->n_waiting > 0 && !event_pending(s->notify_ev, EV_TIMEOUT, NULL)) {
+        event_active(s->notify_ev, EV_TIMEOUT, 0);
     }
 }
 
@@ -751,6 +742,26 @@ static bool list_has_match(const mock_server *s, const mock_held *q)
     return false;
 }
 
+/* Answers the long polls that new records satisfy. */
+static void notify_waiters(evutil_socket_t fd, short what, void *arg)
+{
+    mock_server *s = arg;
+    mock_held *h;
+    mock_held *next;
+
+    (void)fd;
+    (void)what;
+    for (h = s->held; h != NULL; h = next) {
+        next = h->next;
+        if (h->kind == HELD_WAITING && list_has_match(s, h)) {
+            evhttp_connection_set_closecb(
+                evhttp_request_get_connection(h->req), NULL, NULL);
+            list_answer(s, h->req, h);
+            held_free(h);
+        }
+    }
+}
+
 static void waiter_timer_fired(evutil_socket_t fd, short what, void *arg)
 {
     mock_held *h = arg;
@@ -988,6 +999,11 @@ int mock_server_init(mock_server *s, const mock_config *cfg)
         ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 
+    s->notify_ev = event_new(s->base, -1, 0, notify_waiters, s);
+    if (s->notify_ev == NULL) {
+        fprintf(stderr, "%s: libevent setup failed\n", cfg->prog);
+        return -1;
+    }
     s->sigint_ev = evsignal_new(s->base, SIGINT, on_signal, s);
     s->sigterm_ev = evsignal_new(s->base, SIGTERM, on_signal, s);
     if (s->sigint_ev == NULL || s->sigterm_ev == NULL ||
@@ -1032,6 +1048,9 @@ void mock_server_destroy(mock_server *s)
     }
     if (s->http != NULL) {
         evhttp_free(s->http);
+    }
+    if (s->notify_ev != NULL) {
+        event_free(s->notify_ev);
     }
     if (s->sigint_ev != NULL) {
         event_free(s->sigint_ev);

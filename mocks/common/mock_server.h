@@ -89,6 +89,7 @@ struct mock_server {
     mock_config cfg;
     struct event_base *base;
     struct evhttp *http;
+    struct event *notify_ev;   /* answers long polls after a callback */
     struct event *sigint_ev;
     struct event *sigterm_ev;
     FILE *log;

@@ -484,6 +484,8 @@ static void test_requests_recorded_since_and_long_poll(void **state)
     assert_string_equal(mock_json_str(poll.json,
                                       "requests.0.body.messages.3.content"),
                         "three");
+    /* Answered at once, so listed with its status. */
+    assert_int_equal(mock_json_num(poll.json, "requests.0.status"), 200);
     assert_int_equal(mock_json_num(poll.json, "next"), 4);
     curl_multi_remove_handle(multi, poll.easy);
     mock_call_cleanup(&poll);

@@ -444,6 +444,7 @@ static void test_calls_long_poll_with_filter(void **state)
     assert_int_equal(cJSON_GetArraySize(mock_json_at(poll.json, "calls")),
                      1);
     assert_string_equal(mock_json_str(poll.json, "calls.0.channel_id"), "z");
+    assert_int_equal(mock_json_num(poll.json, "calls.0.status"), 200);
     assert_int_equal(mock_json_num(poll.json, "next"), 3);
     curl_multi_remove_handle(multi, poll.easy);
     mock_call_cleanup(&poll);
