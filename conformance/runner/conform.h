@@ -230,6 +230,9 @@ typedef struct sgc_ctx {
     int redis_up;
     struct redisContext *rc;
     sgc_proc monitor;
+    char runner_addr[8][64];    /* the runner's own connections, whose
+                                   commands the MONITOR checks skip */
+    int nrunner_addr;
     char monitor_log[SGC_PATH_MAX];
 
     sgc_mock llm;
@@ -461,7 +464,8 @@ typedef struct sgc_mon_cmd {
     size_t *lens;
 } sgc_mon_cmd;
 
-/* Calls fn for every command of the case's MONITOR log; fn returns 0 to
+/* Calls fn for every command of the case's MONITOR log but the runner's
+ * own (those of its connections); fn returns 0 to
  * go on, nonzero to stop. Returns the number of commands seen. */
 typedef int sgc_mon_fn(const sgc_mon_cmd *cmd, void *ud);
 long sgc_monitor_each(sgc_ctx *c, sgc_mon_fn *fn, void *ud);

@@ -116,7 +116,25 @@ static int redis_connect(sgc_ctx *c)
     if (c->rc)
         redisFree(c->rc);
     c->rc = sgt_redis_connect(&c->redis);
-    return c->rc ? 0 : -1;
+    if (c->rc == NULL)
+        return -1;
+    redisReply *r = redisCommand(c->rc, "CLIENT INFO");
+    if (r && r->type == REDIS_REPLY_STRING && c->nrunner_addr < 8) {
+        const char *a = strstr(r->str, "addr=");
+        if (a) {
+            char *dst = c->runner_addr[c->nrunner_addr++];
+            size_t n = 0;
+            a += 5;
+            while (a[n] && a[n] != ' ' && n < 63) {
+                dst[n] = a[n];
+                n++;
+            }
+            dst[n] = '\0';
+        }
+    }
+    if (r)
+        freeReplyObject(r);
+    return 0;
 }
 
 redisReply *sgc_cmd(sgc_ctx *c, const char *fmt, ...)

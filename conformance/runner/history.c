@@ -39,6 +39,18 @@ size_t sgc_history_add(sgc_history *h, int kind, long long t_ms,
                        const char *entry_id, const char *key,
                        const char *detail, int n)
 {
+    /* Build the event first: the strings may point into h->v, which the
+     * growth below may move. */
+    sgc_event e;
+    memset(&e, 0, sizeof e);
+    e.kind = kind;
+    e.t_ms = t_ms;
+    copy(e.channel, sizeof e.channel, channel);
+    copy(e.token, sizeof e.token, token);
+    copy(e.entry_id, sizeof e.entry_id, entry_id);
+    copy(e.key, sizeof e.key, key);
+    copy(e.detail, sizeof e.detail, detail);
+    e.n = n;
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 256;
         sgc_event *v = realloc(h->v, cap * sizeof *v);
@@ -47,16 +59,7 @@ size_t sgc_history_add(sgc_history *h, int kind, long long t_ms,
         h->v = v;
         h->cap = cap;
     }
-    sgc_event *e = &h->v[h->n];
-    memset(e, 0, sizeof *e);
-    e->kind = kind;
-    e->t_ms = t_ms;
-    copy(e->channel, sizeof e->channel, channel);
-    copy(e->token, sizeof e->token, token);
-    copy(e->entry_id, sizeof e->entry_id, entry_id);
-    copy(e->key, sizeof e->key, key);
-    copy(e->detail, sizeof e->detail, detail);
-    e->n = n;
+    h->v[h->n] = e;
     return h->n++;
 }
 

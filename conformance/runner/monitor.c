@@ -134,6 +134,11 @@ long sgc_monitor_each(sgc_ctx *c, sgc_mon_fn *fn, void *ud)
                 break;
             store = s;
         }
+        int own = 0;
+        for (int i = 0; i < c->nrunner_addr; i++)
+            own |= strcmp(cmd.client, c->runner_addr[i]) == 0;
+        if (own)
+            continue;
         if (parse_args(close + 1, &cmd, store, storecap) == 0 &&
             cmd.argc > 0) {
             seen++;
