@@ -450,9 +450,9 @@ int gw_serve_ops(gw *g, struct evhttp_request *req)
     gw_http_path(req, path, sizeof path);
     if (strcmp(path, "/healthz") == 0) {
         if (gw_is_healthy(g))
-            gw_http_reply(req, 200, "text/plain", "ok\n", 3);
+            gw_http_reply(req, 200, "text/plain", "ok", 2);
         else
-            gw_http_reply(req, 503, "text/plain", "unavailable\n", 12);
+            gw_http_reply(req, 503, "text/plain", "unavailable", 11);
         return 1;
     }
     if (strcmp(path, "/metrics") != 0)

@@ -213,11 +213,16 @@ static void reaction_data(sg_buf *d, const char *message_id, size_t idlen,
     gw_buf_puts(d, "}");
 }
 
-/* Replays the channel's record after seq `after` to a new stream. */
+/*
+ * Replays the channel's record after seq `after` to a new stream: the
+ * newest messages whose frames fit in half the stream's backlog bound, so
+ * that a long history never gets a new stream closed at once.
+ */
 static void replay(client *c, uint64_t after)
 {
     const gw_rec_msg *list[100];
-    size_t n, i;
+    size_t n, i, first, total = 0;
+    size_t sizes[100];
     int j;
     sg_buf d, f;
 
@@ -227,6 +232,7 @@ static void replay(client *c, uint64_t after)
     sg_buf_init(&f, NULL);
     for (i = 0; i < n; i++) {
         const char *ev;
+        size_t before = f.len;
 
         sg_buf_reset(&d);
         ev = rec_event(list[i], &d);
@@ -238,9 +244,14 @@ static void replay(client *c, uint64_t after)
                           strlen(list[i]->reactions[j]));
             gw_sse_frame(&f, "reaction", 0, (const char *)d.data, d.len);
         }
+        sizes[i] = f.len - before;
     }
-    if (f.len > 0)
-        client_write(c, f.data, f.len);
+    /* Frames of messages first..n-1 are the last bytes of f. */
+    for (first = n; first > 0 && total + sizes[first - 1] <= MAX_QUEUE / 2;
+         first--)
+        total += sizes[first - 1];
+    if (total > 0)
+        client_write(c, f.data + (f.len - total), total);
     sg_buf_destroy(&d);
     sg_buf_destroy(&f);
 }

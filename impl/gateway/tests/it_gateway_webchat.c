@@ -365,7 +365,7 @@ static void test_healthz_and_metrics(void **state)
     gwt_url(url, sizeof url, gw_metrics_port(w->g), "/healthz");
     gwt_request(w, &h, "GET", url, NULL);
     assert_int_equal(h.status, 200);
-    assert_string_equal(h.body, "ok\n");
+    assert_string_equal(h.body, "ok");
     gwt_url(url, sizeof url, port(w), "/healthz");   /* webchat listener */
     gwt_request(w, &h, "GET", url, NULL);
     assert_int_equal(h.status, 200);
