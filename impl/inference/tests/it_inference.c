@@ -1007,6 +1007,49 @@ static void test_inference_in_flight_bounded(void **state)
     assert_int_equal(inbound_pending(w), 0);
 }
 
+static int group_exists(void *arg)
+{
+    world *w = arg;
+    redisReply *rep = redisCommand(w->sync, "XINFO GROUPS "
+                                   "sg:stream:inbound");
+    int ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY &&
+             rep->elements == 1;
+
+    freeReplyObject(rep);
+    return ok;
+}
+
+/*
+ * SG-IN-020, SG-TOPO-008, SG-CFG-003: Redis restarts empty; the worker
+ * recreates its group, reads again, answers, and reloads its
+ * configuration once after subscribing again.
+ */
+static void test_inference_survives_redis_restart(void **state)
+{
+    world *w = *state;
+    msg_opts m = {"webchat", "c12", "before", "m12", 0, NULL};
+    out_entry e[MAX_OUT];
+
+    start_worker(w);
+    publish(w, &m);
+    wait_stat_at_least(w, 0, 1);
+    redisFree(w->sync);
+    w->sync = NULL;
+    if (sgt_redis_restart(&w->redis) != 0)
+        fail_msg("restart: %s", w->redis.errstr);
+    w->sync = sgt_redis_connect(&w->redis);
+    assert_non_null(w->sync);
+    assert_true(sgt_loop_until(w->base, group_exists, w, WAIT_MS));
+    m.content = "after";
+    m.message_id = "m13";
+    publish(w, &m);
+    wait_stat_at_least(w, 0, 2);
+    assert_int_equal(read_sends(w, "webchat", e, MAX_OUT), 3);
+    assert_string_equal(e[1].text, "echo: after");
+    assert_int_equal(inbound_pending(w), 0);
+    wait_stat_at_least(w, 3, 1);
+}
+
 /* ---- the program -------------------------------------------------------- */
 
 static int file_has(const char *path, const char *needle, char *line,
@@ -1167,6 +1210,8 @@ int main(void)
             test_inference_config_reload_changes_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inference_in_flight_bounded,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_inference_survives_redis_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_inference_program_sigterm_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inference_program_config_error,
