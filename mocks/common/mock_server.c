@@ -456,12 +456,14 @@ void mock_record_finish(mock_server *s, uint64_t seq, int status)
 
 static void held_link(mock_server *s, mock_held *h)
 {
+    mock_held **head = h->kind == HELD_WAITING ? &s->waiters : &s->held;
+
     h->prev = NULL;
-    h->next = s->held;
-    if (s->held != NULL) {
-        s->held->prev = h;
+    h->next = *head;
+    if (*head != NULL) {
+        (*head)->prev = h;
     }
-    s->held = h;
+    *head = h;
     switch (h->kind) {
     case HELD_HUNG: s->n_hung++; break;
     case HELD_DELAYED: s->n_delayed++; break;
@@ -476,6 +478,8 @@ static void held_free(mock_held *h)
 
     if (h->prev != NULL) {
         h->prev->next = h->next;
+    } else if (h->kind == HELD_WAITING) {
+        s->waiters = h->next;
     } else {
         s->held = h->next;
     }
@@ -751,9 +755,9 @@ static void notify_waiters(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    for (h = s->held; h != NULL; h = next) {
+    for (h = s->waiters; h != NULL; h = next) {
         next = h->next;
-        if (h->kind == HELD_WAITING && list_has_match(s, h)) {
+        if (list_has_match(s, h)) {
             evhttp_connection_set_closecb(
                 evhttp_request_get_connection(h->req), NULL, NULL);
             list_answer(s, h->req, h);
@@ -951,9 +955,9 @@ int mock_server_init(mock_server *s, const mock_config *cfg)
         return -1;
     }
     if (mock_parse_listen(cfg->listen, host, sizeof host, &port) != 0) {
-        fprintf(stderr, "%s: --listen %s: expected HOST:PORT\n", cfg->prog,
-                cfg->listen);
-        return -1;
+        fprintf(stderr, "%s: --listen %s: expected HOST:PORT with a port "
+                "in 0..65535\n", cfg->prog, cfg->listen);
+        return -2;
     }
     /* A client gone while its answer is written must not kill the mock. */
     signal(SIGPIPE, SIG_IGN);
@@ -963,7 +967,7 @@ int mock_server_init(mock_server *s, const mock_config *cfg)
         if (s->log == NULL) {
             fprintf(stderr, "%s: --log %s: %s\n", cfg->prog, cfg->log_path,
                     strerror(errno));
-            return -1;
+            return -2;
         }
     }
     s->base = event_base_new();
@@ -1039,8 +1043,8 @@ void mock_server_destroy(mock_server *s)
     sigprocmask(SIG_BLOCK, &stop, NULL);
     /* Held requests first: their requests stay on their connections,
      * which evhttp_free() frees with them. */
-    while (s->held != NULL) {
-        mock_held *h = s->held;
+    while (s->held != NULL || s->waiters != NULL) {
+        mock_held *h = s->held != NULL ? s->held : s->waiters;
 
         evhttp_connection_set_closecb(evhttp_request_get_connection(h->req),
                                       NULL, NULL);

@@ -104,16 +104,18 @@ struct mock_server {
     uint64_t next_seq;
     uint64_t dropped;
 
-    /* Held requests, in one list. */
+    /* Held answers (hung, delayed) and held long polls, in two lists. */
     mock_held *held;
+    mock_held *waiters;
     size_t n_hung;
     size_t n_delayed;
     size_t n_waiting;
 };
 
 /* Binds, writes the port file and prints the banner. On failure prints
- * the reason on stderr and returns -1 (the caller exits 1); *s can then
- * still be given to mock_server_destroy(). */
+ * the reason on stderr and returns -2 for a bad --listen or --log (the
+ * caller exits 2) or -1 otherwise (exit 1); *s can then still be given to
+ * mock_server_destroy(). */
 int mock_server_init(mock_server *s, const mock_config *cfg);
 /* Runs the loop until SIGINT or SIGTERM. Returns 0, or -1 on a loop
  * error. */

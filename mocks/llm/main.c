@@ -517,7 +517,7 @@ int main(int argc, char **argv)
     mock_server server;
     llm_mock m;
     const char *script_path = NULL;
-    int rc = 0;
+    int rc;
     int c;
 
     memset(&cfg, 0, sizeof cfg);
@@ -582,10 +582,11 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (mock_server_init(&server, &cfg) != 0 ||
-        mock_server_run(&server) != 0) {
-        rc = 1;
+    rc = mock_server_init(&server, &cfg);
+    if (rc == 0) {
+        rc = mock_server_run(&server);
     }
+    rc = rc == -2 ? 2 : rc != 0 ? 1 : 0;
     mock_server_destroy(&server);
     llm_script_free(&m.script);
     libevent_global_shutdown();

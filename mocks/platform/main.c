@@ -416,7 +416,7 @@ int main(int argc, char **argv)
     static platform_mock m;
     mock_config cfg;
     mock_server server;
-    int rc = 0;
+    int rc;
     int c;
 
     memset(&cfg, 0, sizeof cfg);
@@ -459,10 +459,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (mock_server_init(&server, &cfg) != 0 ||
-        mock_server_run(&server) != 0) {
-        rc = 1;
+    rc = mock_server_init(&server, &cfg);
+    if (rc == 0) {
+        rc = mock_server_run(&server);
     }
+    rc = rc == -2 ? 2 : rc != 0 ? 1 : 0;
     mock_server_destroy(&server);
     rules_clear(&m);
     libevent_global_shutdown();
