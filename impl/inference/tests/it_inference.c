@@ -566,6 +566,7 @@ static void test_inference_reply_flow(void **state)
     cJSON *reqs;
     int n;
 
+    setvar(w, "SG_LLM_API_KEY", "sk-test");
     start_worker(w);
     /* SG-TOPO-003: the group exists before anything is published. */
     assert_int_equal(integer(w, "EXISTS sg:stream:inbound"), 1);
@@ -598,6 +599,12 @@ static void test_inference_reply_flow(void **state)
     reqs = mock_requests(&w->llm);
     assert_int_equal(cJSON_GetArraySize(reqs), 1);
     assert_string_equal(request_model(reqs, 0), "model-a");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(reqs, 0),
+                                            "authorization")->valuestring,
+                        "Bearer sk-test");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(reqs, 0),
+                                            "path")->valuestring,
+                        "/v1/chat/completions");
     cJSON_Delete(reqs);
 
     sgi_worker_get_stats(w->w, &st);
