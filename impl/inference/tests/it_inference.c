@@ -882,6 +882,50 @@ static void test_inference_5xx_retries_bounded(void **state)
     assert_true(found);
 }
 
+/* 1 when the only dead letter's dlq_error holds needle. */
+static int dlq_error_has(world *w, const char *needle)
+{
+    redisReply *rep = redisCommand(w->sync, "XRANGE sg:stream:dlq - +");
+    int found = 0;
+    size_t i;
+
+    assert_non_null(rep);
+    assert_int_equal(rep->elements, 1);
+    for (i = 0; i + 1 < rep->element[0]->element[1]->elements; i += 2) {
+        redisReply *f = rep->element[0]->element[1];
+
+        if (strcmp(f->element[i]->str, "dlq_error") == 0 &&
+            strstr(f->element[i + 1]->str, needle) != NULL)
+            found = 1;
+    }
+    freeReplyObject(rep);
+    return found;
+}
+
+/*
+ * An LLM slower than SG_LLM_TIMEOUT_MS: the attempt times out, is not
+ * retried, and the entry is dead-lettered on its last delivery.
+ */
+static void test_inference_llm_timeout_not_retried(void **state)
+{
+    world *w = *state;
+    msg_opts m = {"webchat", "c13", "too slow", "m13", 0, NULL};
+    cJSON *reqs;
+
+    setvar(w, "SG_MAX_DELIVERIES", "1");
+    setvar(w, "SG_LLM_TIMEOUT_MS", "200");
+    mock_script(&w->llm, "{\"rules\":[{\"match\":\"too slow\","
+                         "\"latency_ms\":3000}]}");
+    start_worker(w);
+    publish(w, &m);
+    wait_stat_at_least(w, 2, 1);
+    assert_true(dlq_error_has(w, "timeout_ms"));
+    reqs = mock_requests(&w->llm);
+    assert_int_equal(cJSON_GetArraySize(reqs), 1);
+    cJSON_Delete(reqs);
+    assert_int_equal(inbound_pending(w), 0);
+}
+
 /* tool_calls without content: answered with the "no tools" text. */
 static void test_inference_tool_calls_answered_without_tools(void **state)
 {
@@ -1210,6 +1254,8 @@ int main(void)
             test_inference_permanent_failure_dead_lettered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inference_5xx_retries_bounded,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_inference_llm_timeout_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_inference_tool_calls_answered_without_tools, setup,
             teardown),
