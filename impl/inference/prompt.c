@@ -117,6 +117,43 @@ int sgi_history_record_from_rpc(sg_buf *out, const cJSON *m)
                               cJSON_IsNumber(ts) ? ts->valuedouble : 0);
 }
 
+size_t sgi_prompt_name(sg_str display, char *out, size_t cap)
+{
+    size_t i, n = 0, good = 0;
+
+    if (cap == 0)
+        return 0;
+    for (i = 0; i < display.len && n < 64 && n + 1 < cap; i++) {
+        unsigned char c = (unsigned char)display.ptr[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                 (c >= '0' && c <= '9') || c == '_' || c == '-';
+
+        if (c >= 0x80 && (c & 0xc0) == 0x80)
+            continue;           /* one '_' per UTF-8 character */
+        out[n++] = ok ? (char)c : '_';
+        good += ok;
+    }
+    if (good == 0)
+        n = 0;
+    out[n] = '\0';
+    return n;
+}
+
+/* Writes ,"name":"<name>" for a display name that gives one. */
+static int put_name(sg_buf *b, sg_str display)
+{
+    char name[72];
+    size_t n = sgi_prompt_name(display, name, sizeof name);
+    int rc;
+
+    if (n == 0)
+        return 0;
+    rc = put_raw(b, ",\"name\":");
+    if (rc == 0)
+        rc = sg__json_put_str(b, name, n);
+    return rc;
+}
+
 /* A usable record's role and content, parsed; NULL tree when unusable. */
 static cJSON *read_record(const char *rec, size_t len, const char **role,
                           const char **content)
@@ -156,7 +193,7 @@ static cJSON *read_record(const char *rec, size_t len, const char **role,
 
 int sgi_prompt_body(sg_buf *out, const sgi_config *cfg,
                     const char *const *recs, const size_t *lens, size_t n,
-                    sg_str current)
+                    sg_str current, sg_str current_name)
 {
     size_t start = out->len, first, used, i;
     const char *role, *content;
@@ -196,6 +233,8 @@ int sgi_prompt_body(sg_buf *out, const sgi_config *cfg,
         if (rc == 0) rc = put_cstr(out, role);
         if (rc == 0) rc = put_raw(out, ",\"content\":");
         if (rc == 0) rc = put_cstr(out, content);
+        if (rc == 0 && strcmp(role, "user") == 0)
+            rc = put_name(out, json_str(j, "user_name"));
         if (rc == 0) rc = put_raw(out, "}");
         if (rc == SG_EINVAL) {
             /* Content that is not UTF-8 (cJSON does not check): the
@@ -207,6 +246,7 @@ int sgi_prompt_body(sg_buf *out, const sgi_config *cfg,
     }
     if (rc == 0) rc = put_raw(out, ",{\"role\":\"user\",\"content\":");
     if (rc == 0) rc = put_str(out, current);
+    if (rc == 0) rc = put_name(out, current_name);
     if (rc == 0) rc = put_raw(out, "}],\"temperature\":");
     if (rc == 0) rc = sg__json_put_number(out, cfg->temperature);
     if (rc == 0) rc = put_raw(out, ",\"top_p\":");

@@ -53,11 +53,22 @@ int sgi_history_record_from_rpc(sg_buf *out, const struct cJSON *m);
  * Appends the chat.completions request body: model and sampling from cfg,
  * a system message with cfg->system_prompt, the history records
  * recs[0..n) (oldest first; unusable ones skipped; the oldest dropped
- * beyond SGI_HISTORY_BUDGET), then the user message `current`. The body is
- * NUL-terminated (not counted). 0, SG_EINVAL or SG_ENOMEM.
+ * beyond SGI_HISTORY_BUDGET), then the user message `current` by
+ * `current_name`. User messages carry their author's name in the
+ * OpenAI `name` member (see sgi_prompt_name()), so that the model can
+ * tell the people of a channel apart. The body is NUL-terminated (not
+ * counted). 0, SG_EINVAL or SG_ENOMEM.
  */
 int sgi_prompt_body(sg_buf *out, const sgi_config *cfg,
                     const char *const *recs, const size_t *lens, size_t n,
-                    sg_str current);
+                    sg_str current, sg_str current_name);
+
+/*
+ * The `name` member for a display name: the characters OpenAI allows
+ * (ASCII letters, digits, '_' and '-'), others replaced by '_', at most
+ * 64; written to out (cap >= 65) with a NUL. Returns its length; 0 (no
+ * name) when the display name has no allowed character.
+ */
+size_t sgi_prompt_name(sg_str display, char *out, size_t cap);
 
 #endif /* SGI_PROMPT_H */

@@ -562,7 +562,8 @@ static void proceed(task *t)
     current.ptr = (const char *)t->text.data;
     current.len = t->text.len;
     if (sgi_prompt_body(&body, &w->cfg, (const char *const *)t->recs,
-                        t->lens, t->nrecs, current) != 0) {
+                        t->lens, t->nrecs, current,
+                        t->msg.user_name) != 0) {
         sg_buf_destroy(&body);
         task_abort(t, "the LLM request could not be built");
         return;

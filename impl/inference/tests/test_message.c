@@ -175,7 +175,7 @@ static void test_prompt_body_history_and_budget(void **state)
 
     sg_buf_init(&body, NULL);
     assert_int_equal(sgi_prompt_body(&body, &cfg, recs, lens, 4,
-                                     SG_STR("now")), 0);
+                                     SG_STR("now"), SG_STR("Bob B.")), 0);
     j = cJSON_Parse((const char *)body.data);
     assert_non_null(j);
     assert_string_equal(cJSON_GetObjectItem(j, "model")->valuestring, "m-x");
@@ -191,11 +191,40 @@ static void test_prompt_body_history_and_budget(void **state)
                         "assistant");
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(msgs, 3),
                                             "content")->valuestring, "now");
+    /* Authors by name; the assistant has none. */
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(msgs, 1),
+                                            "name")->valuestring, "alice");
+    assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(msgs, 2), "name"));
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(msgs, 3),
+                                            "name")->valuestring, "Bob_B_");
     cJSON_Delete(j);
     free(r0);
     sg_buf_destroy(&rec);
     sg_buf_destroy(&body);
     sgi_config_destroy(&cfg);
+}
+
+static void test_prompt_name_allowed_characters(void **state)
+{
+    char out[80];
+
+    (void)state;
+    assert_int_equal(sgi_prompt_name(SG_STR("al-ice_9"), out, sizeof out),
+                     8);
+    assert_string_equal(out, "al-ice_9");
+    /* One '_' per character, UTF-8 included. */
+    assert_int_equal(sgi_prompt_name(SG_STR("J\xc3\xbcrgen M"), out,
+                                     sizeof out), 8);
+    assert_string_equal(out, "J_rgen_M");
+    /* Nothing allowed: no name. */
+    assert_int_equal(sgi_prompt_name(SG_STR("\xe5\xa4\xaa \xe9\x83\x8e"),
+                                     out, sizeof out), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(sgi_prompt_name(SG_STR(""), out, sizeof out), 0);
+    /* At most 64. */
+    assert_int_equal(sgi_prompt_name(SG_STR("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                                            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                                            "aaaa"), out, sizeof out), 64);
 }
 
 /* SG-RPC-005: a history message of the gateway becomes a record. */
@@ -234,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_message_from_inbound_defaults),
         cmocka_unit_test(test_message_prompt_text_names_attachments),
         cmocka_unit_test(test_prompt_body_history_and_budget),
+        cmocka_unit_test(test_prompt_name_allowed_characters),
         cmocka_unit_test(test_history_record_from_rpc),
     };
 
