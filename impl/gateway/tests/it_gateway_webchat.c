@@ -12,6 +12,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <unistd.h>
+
 #include "gwt.h"
 
 static int setup(void **state)
@@ -356,6 +358,73 @@ static void test_webchat_event_streams_are_bounded(void **state)
     free(s);
 }
 
+static int metric_at_least(gwt *w, const char *line, long want)
+{
+    gwt_http h;
+    char url[128];
+    const char *p;
+
+    gwt_url(url, sizeof url, gw_metrics_port(w->g), "/metrics");
+    gwt_request(w, &h, "GET", url, NULL);
+    p = strstr(h.body, line);
+    return p != NULL && strtol(p + strlen(line), NULL, 10) >= want;
+}
+
+/*
+ * A browser that stops reading: once more than 256 KiB wait for it, its
+ * stream is closed; a new stream gets the newest messages replayed, no
+ * more than half that bound.
+ */
+static void test_webchat_slow_stream_is_closed(void **state)
+{
+    gwt *w = *state;
+    struct sockaddr_in sin;
+    char req[256], *text;
+    sg_envelope env;
+    gwt_sse s;
+    int fd, small = 2048, i;
+    long long end;
+
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    /* A small receive window, so the backlog builds up in the gateway. */
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((unsigned short)port(w));
+    sin.sin_addr.s_addr = htonl(0x7f000001);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    snprintf(req, sizeof req, "GET /api/events?channel_id=web-slow "
+             "HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_true(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+    text = malloc(60001);
+    assert_non_null(text);
+    end = sgt_now_ms() + GWT_WAIT_MS;
+    for (i = 0; !metric_at_least(w, "sg_gateway_sse_dropped_total{platform="
+                                    "\"webchat\"} ", 1); i++) {
+        if (sgt_now_ms() > end)
+            fail_msg("the stream was never closed after %d messages", i);
+        memset(text, 'a' + i % 26, 60000);
+        text[60000] = '\0';
+        gwt_message(&env, "web-slow", text, NULL);
+        gwt_publish_out(w, "webchat", &env, NULL, 0);
+        sgt_loop_for(w->base, 20);
+    }
+    close(fd);
+    free(text);
+    /* A new stream: the newest message replayed, the oldest not. */
+    gwt_sse_open(w, &s, port(w), "web-slow", NULL);
+    gwt_sse_wait(w, &s, "retry:");
+    memset(req, 'a' + (i - 1) % 26, 64);
+    req[64] = '\0';
+    gwt_sse_wait(w, &s, req);
+    /* Two 60 KB messages fit in half the bound; a third does not. */
+    assert_true(i >= 3);
+    memset(req, 'a' + (i - 3) % 26, 64);
+    assert_null(strstr(s.buf, req));
+    gwt_sse_close(&s);
+}
+
 static void test_healthz_and_metrics(void **state)
 {
     gwt *w = *state;
@@ -400,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_rpc_fetch_channel_history_from_the_record),
         cmocka_unit_test(test_rpc_bad_arguments_and_other_methods),
         cmocka_unit_test(test_webchat_event_streams_are_bounded),
+        cmocka_unit_test(test_webchat_slow_stream_is_closed),
         cmocka_unit_test(test_healthz_and_metrics),
     };
 
