@@ -176,7 +176,7 @@ int gw_platform_port(const gw *g, gw_platform_kind kind);
 /* The platform object of a kind, or NULL. */
 gw_platform *gw_platform_of(gw *g, gw_platform_kind kind);
 
-/* ---- services the core gives the platforms ---------------------------- */
+/* ---- services the core gives the platforms ------------------------------ */
 
 struct event_base *gw_base(const gw *g);
 const gw_config *gw_cfg(const gw *g);

@@ -156,7 +156,7 @@ static void on_input(evutil_socket_t fd, short what, void *ud)
     }
 }
 
-/* ---- outbound ------------------------------------------------------------- */
+/* ---- outbound ----------------------------------------------------------- */
 
 static void say(console *c, const char *prefix, sg_str s, const char *suffix)
 {
@@ -266,7 +266,7 @@ static const sg_platform_adapter console_adapter = {
     op_stop_typing, op_add_reaction, op_set_presence,
 };
 
-/* ---- the platform ------------------------------------------------------------ */
+/* ---- the platform ------------------------------------------------------- */
 
 static int co_open(gw_platform *p, char *err, size_t cap)
 {

@@ -69,7 +69,7 @@ gw_op gw_op_of_type(sg_out_type type)
     }
 }
 
-/* ---- small services ------------------------------------------------------ */
+/* ---- small services ----------------------------------------------------- */
 
 struct event_base *gw_base(const gw *g) { return g->base; }
 const gw_config *gw_cfg(const gw *g) { return &g->cfg; }
@@ -128,7 +128,7 @@ double gw_now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ---- jobs and publishing ------------------------------------------------- */
+/* ---- jobs and publishing ------------------------------------------------ */
 
 void gw_finish(gw_platform *p, sg_job *job, gw_op op,
                const char *message_id, const char *error)
@@ -471,7 +471,7 @@ static void on_metrics_request(struct evhttp_request *req, void *ud)
         gw_http_reply_error(req, 404, "not found", NULL, NULL);
 }
 
-/* ---- life ----------------------------------------------------------------- */
+/* ---- life --------------------------------------------------------------- */
 
 int gw_new(struct event_base *base, const gw_config *cfg,
            const gw_opts *opts, gw **out)

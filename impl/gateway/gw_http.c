@@ -63,7 +63,7 @@ struct http_platform {
     post *posts;
 };
 
-/* ---- pure parts ------------------------------------------------------------ */
+/* ---- pure parts --------------------------------------------------------- */
 
 int gw_http_inbound_parse(const char *body, size_t len, double now,
                           const char *gen_id, sg_envelope **out,
@@ -150,7 +150,7 @@ int gw_http_call_body(sg_buf *out, const char *op, const char *consumer,
     return 0;
 }
 
-/* ---- outbound ---------------------------------------------------------------- */
+/* ---- outbound ----------------------------------------------------------- */
 
 static void call_unlink(call *c)
 {
@@ -291,7 +291,7 @@ static const sg_platform_adapter http_adapter = {
     op_stop_typing, op_add_reaction, op_set_presence,
 };
 
-/* ---- inbound ------------------------------------------------------------------- */
+/* ---- inbound ------------------------------------------------------------ */
 
 static void post_free(post *q)
 {
@@ -412,7 +412,7 @@ static void on_request(struct evhttp_request *req, void *ud)
         serve_messages(h, req);
 }
 
-/* ---- the platform ---------------------------------------------------------- */
+/* ---- the platform ------------------------------------------------------- */
 
 static int hp_open(gw_platform *p, char *err, size_t cap)
 {

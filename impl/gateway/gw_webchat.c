@@ -76,7 +76,7 @@ struct webchat {
     uint64_t sse_events;
 };
 
-/* ---- event streams --------------------------------------------------------- */
+/* ---- event streams ------------------------------------------------------ */
 
 static void client_free(client *c, int close_conn)
 {
@@ -346,7 +346,7 @@ static void on_ping(evutil_socket_t fd, short what, void *ud)
     }
 }
 
-/* ---- inbound: POST /api/messages --------------------------------------- */
+/* ---- inbound: POST /api/messages ---------------------------------------- */
 
 static void post_free(post *q)
 {
@@ -525,7 +525,7 @@ static void on_request(struct evhttp_request *req, void *ud)
     }
 }
 
-/* ---- outbound: the adapter ----------------------------------------------- */
+/* ---- outbound: the adapter ---------------------------------------------- */
 
 static const gw_rec_msg *record_bot(webchat *w, const sg_outbound *m,
                                     gw_rec_kind kind, const char *extra,
@@ -693,7 +693,7 @@ static const sg_platform_adapter webchat_adapter = {
     op_stop_typing, op_add_reaction, op_set_presence,
 };
 
-/* ---- the platform -------------------------------------------------------- */
+/* ---- the platform ------------------------------------------------------- */
 
 static int wc_open(gw_platform *p, char *err, size_t cap)
 {

@@ -377,7 +377,7 @@ static inline int gwt_str_eq(sg_str s, const char *lit)
     return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0;
 }
 
-/* ---- RPC ----------------------------------------------------------------- */
+/* ---- RPC ---------------------------------------------------------------- */
 
 typedef struct gwt_rpc {
     int done;
@@ -424,7 +424,7 @@ static inline void gwt_call(gwt *w, gwt_rpc *r, const char *platform,
     assert_non_null(r->json);
 }
 
-/* ---- a raw event-stream reader -------------------------------------------- */
+/* ---- a raw event-stream reader ------------------------------------------ */
 
 typedef struct gwt_sse {
     struct bufferevent *bev;

@@ -27,7 +27,7 @@
 #include "gw_record.h"
 #include "gw_text.h"
 
-/* ---- SSE and JSON text ---------------------------------------------------- */
+/* ---- SSE and JSON text -------------------------------------------------- */
 
 static void expect_frame(const char *event, uint64_t id, const char *data,
                          const char *want)
@@ -82,7 +82,7 @@ static void test_gw_json_str_escapes(void **state)
     sg_buf_destroy(&b);
 }
 
-/* ---- configuration -------------------------------------------------------- */
+/* ---- configuration ------------------------------------------------------ */
 
 typedef struct kv {
     const char *k, *v;
@@ -212,7 +212,7 @@ static void test_gw_parse_listen_forms(void **state)
     assert_int_equal(gw_parse_listen("::1:80", 0, &l), -1);
 }
 
-/* ---- the channel record --------------------------------------------------- */
+/* ---- the channel record ------------------------------------------------- */
 
 static void add_text(gw_record *r, const char *ch, const char *text,
                      const char *id)
@@ -322,7 +322,7 @@ static void test_gw_record_react(void **state)
     gw_record_free(r);
 }
 
-/* ---- the http platform's inbound validation ------------------------------ */
+/* ---- the http platform's inbound validation ----------------------------- */
 
 static sg_envelope *parse_ok(const char *body)
 {
