@@ -18,7 +18,6 @@ typedef struct chan {
     size_t id_len;
     uint32_t hash;
     uint64_t used;                /* tick of the last use, for LRU */
-    uint64_t next_seq;
     gw_rec_msg **ring;            /* cap (max_messages) slots */
     size_t cap;
     size_t head;                  /* index of the oldest */
@@ -31,6 +30,12 @@ struct gw_record {
     chan **chans;
     size_t nchans;
     uint64_t tick;
+    /*
+     * Sequence numbers are record-wide, so that a channel dropped and
+     * made again never reuses one a browser may still hold as its
+     * Last-Event-ID.
+     */
+    uint64_t next_seq;
 };
 
 static uint32_t fnv1a(const char *s, size_t len)
@@ -183,7 +188,6 @@ static chan *find_or_add(gw_record *r, const char *id, size_t len)
     c->id_len = len;
     c->hash = fnv1a(id, len);
     c->used = ++r->tick;
-    c->next_seq = 1;
     r->chans[r->nchans++] = c;
     return c;
 }
@@ -235,7 +239,7 @@ const gw_rec_msg *gw_record_add(gw_record *r, const char *channel,
     while (c->n > 0 && (c->n == max ||
                         c->bytes + m->bytes > r->lim.max_channel_bytes))
         drop_oldest(c, max);
-    m->seq = c->next_seq++;
+    m->seq = ++r->next_seq;
     c->ring[(c->head + c->n) % max] = m;
     c->n++;
     c->bytes += m->bytes;

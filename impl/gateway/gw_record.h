@@ -28,7 +28,9 @@ typedef enum gw_rec_kind {
 
 /* One recorded message. Strings are NUL-terminated copies. */
 typedef struct gw_rec_msg {
-    uint64_t seq;                 /* per channel, from 1, increasing */
+    uint64_t seq;                 /* from 1, increasing across the whole
+                                     record (not reused by a channel made
+                                     again) */
     gw_rec_kind kind;
     bool is_bot;
     double timestamp;             /* seconds since the epoch */
