@@ -93,7 +93,7 @@ typedef struct bench {
     unsigned long received;     /* distinct messages sent */
     unsigned long other_ops;    /* typing and the like */
     int duplicate;
-    int disordered;
+    unsigned long disordered;   /* sends older than their channel's last */
     int foreign;
     uint64_t last_arrival;
 
@@ -179,8 +179,9 @@ static void record_send(bench *b, const cJSON *envelope, uint64_t now)
     b->received++;
     b->last_arrival = now;
     if (b->last[ch] >= i)
-        b->disordered = 1;
-    b->last[ch] = i;
+        b->disordered++;
+    else
+        b->last[ch] = i;
 }
 
 static void on_webhook(struct evhttp_request *req, void *arg)
@@ -416,20 +417,54 @@ static int stop_all(bench *b)
 
 /* ---- Redis ---------------------------------------------------------------- */
 
-/* Sum of calls= over INFO commandstats; -1 on error. */
-static long long redis_calls(redisContext *c)
+#define MAX_CMDS 64
+
+/* Calls per command, from INFO commandstats. */
+typedef struct cmdstats {
+    char name[MAX_CMDS][40];
+    long long calls[MAX_CMDS];
+    int n;
+    long long total;            /* -1 on error */
+} cmdstats;
+
+static long long cmd_calls(const cmdstats *st, const char *name)
+{
+    int i;
+
+    for (i = 0; i < st->n; i++)
+        if (strcmp(st->name[i], name) == 0)
+            return st->calls[i];
+    return 0;
+}
+
+/* Reads "cmdstat_<name>:calls=<n>,..." lines. */
+static void redis_calls(redisContext *c, cmdstats *st)
 {
     redisReply *rep = redisCommand(c, "INFO commandstats");
-    long long total = -1;
-    const char *p;
+    const char *p, *colon;
 
+    memset(st, 0, sizeof *st);
+    st->total = -1;
     if (rep != NULL && rep->type == REDIS_REPLY_STRING) {
-        total = 0;
-        for (p = rep->str; (p = strstr(p, "calls=")) != NULL; p += 6)
-            total += strtoll(p + 6, NULL, 10);
+        st->total = 0;
+        for (p = rep->str; (p = strstr(p, "cmdstat_")) != NULL; p = colon) {
+            size_t len;
+
+            p += 8;
+            colon = strchr(p, ':');
+            if (colon == NULL || strncmp(colon, ":calls=", 7) != 0)
+                break;
+            len = (size_t)(colon - p);
+            if (st->n < MAX_CMDS && len < sizeof st->name[0]) {
+                memcpy(st->name[st->n], p, len);
+                st->name[st->n][len] = '\0';
+                st->calls[st->n] = strtoll(colon + 7, NULL, 10);
+                st->total += st->calls[st->n];
+                st->n++;
+            }
+        }
     }
     freeReplyObject(rep);
-    return total;
 }
 
 static long long redis_int(redisContext *c, const char *fmt, const char *a,
@@ -526,6 +561,7 @@ static int run(bench *b, sgt_redis *redis)
     char *wk_env[MAX_WORKERS][6];
     sg_topology topo;
     redisContext *c = NULL;
+    cmdstats *st0 = NULL, *st1 = NULL;
     long long calls0, calls1, dlq, pend_in, pend_out;
     unsigned long i, w, own = 0;
     uint64_t t0, deadline, settle, *lat = NULL;
@@ -596,7 +632,12 @@ static int run(bench *b, sgt_redis *redis)
     c = sgt_redis_connect(redis);
     if (c == NULL)
         return -1;
-    calls0 = redis_calls(c);
+    st0 = calloc(1, sizeof *st0);
+    st1 = calloc(1, sizeof *st1);
+    if (st0 == NULL || st1 == NULL)
+        goto out;
+    redis_calls(c, st0);
+    calls0 = st0->total;
     own++;
 
     t0 = bench_now_ns();
@@ -630,7 +671,8 @@ static int run(bench *b, sgt_redis *redis)
     while (bench_now_ns() < settle)
         event_base_loop(b->base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
 
-    calls1 = redis_calls(c);
+    redis_calls(c, st1);
+    calls1 = st1->total;
     own++;
     if (sg_name_join(out_stream, sizeof out_stream,
                      topo.outbound_stream_prefix, "http", 4) < 0 ||
@@ -659,7 +701,8 @@ static int run(bench *b, sgt_redis *redis)
            "\"workers\":%lu,\"delivered\":%lu,\"seconds\":%.3f,"
            "\"msgs_per_s\":%.0f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,"
            "\"redis_commands_per_msg\":%.2f,\"platform_calls_per_msg\":%.2f,"
-           "\"exactly_once\":%s,\"ordered\":%s,\"dead_lettered\":%lld,"
+           "\"exactly_once\":%s,\"ordered\":%s,\"out_of_order\":%lu,"
+           "\"dead_lettered\":%lld,"
            "\"pending\":%lld,\"rss_kb\":{",
            b->n, b->channels, b->workers, b->received, seconds,
            seconds > 0 ? (double)b->received / seconds : 0.0,
@@ -670,25 +713,44 @@ static int run(bench *b, sgt_redis *redis)
            (double)(b->sends + b->other_ops) / (double)b->n,
            b->received == b->n && !b->duplicate && !b->foreign ? "true"
                                                                 : "false",
-           b->disordered ? "false" : "true", dlq,
+           b->disordered ? "false" : "true", b->disordered, dlq,
            (pend_in > 0 ? pend_in : 0) + (pend_out > 0 ? pend_out : 0));
     for (i = 0; i < (unsigned long)b->nprocs; i++)
         printf("%s\"%s\":{\"idle\":%ld,\"peak\":%ld}", i ? "," : "",
                b->procs[i].name, b->procs[i].idle_rss_kb,
                b->procs[i].peak_rss_kb);
+    /* The breakdown, largest first would need sorting; in INFO order. */
+    printf("},\"redis_commands\":{");
+    for (i = 0, w = 0; i < (unsigned long)st1->n; i++) {
+        long long d = st1->calls[i] - cmd_calls(st0, st1->name[i]);
+
+        /* The bench's own: its publishes and its checks. */
+        if (strcmp(st1->name[i], "xadd") == 0)
+            d -= (long long)b->n;
+        else if (strcmp(st1->name[i], "xlen") == 0 ||
+                 strcmp(st1->name[i], "xpending") == 0)
+            d -= strcmp(st1->name[i], "xlen") == 0 ? 1 : 2;
+
+        if (d <= 0 || strcmp(st1->name[i], "info") == 0)
+            continue;
+        printf("%s\"%s\":%.2f", w++ ? "," : "", st1->name[i],
+               (double)d / (double)b->n);
+    }
     printf("},\"latency\":\"publish to the platform receiving the send\","
            "\"compiler\":\"%s\",\"build_type\":\"%s\"}\n", bench_compiler(),
            bench_build_type());
     fflush(stdout);
     if (!ok)
         fprintf(stderr, "sg-bench e2e: checks failed: delivered %lu of %lu,"
-                        " duplicate %d, disordered %d, foreign %d, dlq %lld,"
+                        " duplicate %d, out of order %lu, foreign %d, dlq %lld,"
                         " pending in %lld out %lld\n",
                 b->received, b->n, b->duplicate, b->disordered, b->foreign,
                 dlq, pend_in, pend_out);
     rc = ok ? 0 : -1;
 out:
     free(lat);
+    free(st0);
+    free(st1);
     if (c != NULL)
         redisFree(c);
     return rc;
