@@ -469,6 +469,22 @@ static int is_send_op(const char *op)
                   strcmp(op, "send_buttons") == 0);
 }
 
+/* Finds the stored copy of platform call seq (recent ones first). */
+static int stored_call(sgc_ctx *c, long long seq)
+{
+    for (int i = cJSON_GetArraySize(c->calls) - 1; i >= 0; i--) {
+        const cJSON *x = cJSON_GetArrayItem(c->calls, i);
+        if (jnum(x, "seq") == seq)
+            return i;
+    }
+    return -1;
+}
+
+/*
+ * A call is recorded as an execution when first seen, and as a delivery
+ * once the mock has answered it (its status is null while it waits for
+ * its latency or a hang). The poll restarts at the oldest unanswered call.
+ */
 static void observe_platform(sgc_ctx *c)
 {
     char url[256];
@@ -481,33 +497,51 @@ static void observe_platform(sgc_ctx *c)
     const cJSON *r;
     if (c->calls == NULL)
         c->calls = cJSON_CreateArray();
+    long long first_open = -1;
     cJSON_ArrayForEach(r, calls) {
+        long long seq = jnum(r, "seq");
         const char *op = jstr(r, "op");
         const cJSON *body = cJSON_GetObjectItemCaseSensitive(r, "body");
         const cJSON *env = cJSON_GetObjectItemCaseSensitive(body, "envelope");
         const char *text = jstr(env, "text");
         const char *key = jstr(env, "message_key");
         const char *ch = jstr(r, "channel_id");
+        const cJSON *stj = cJSON_GetObjectItemCaseSensitive(r, "status");
+        int answered = cJSON_IsNumber(stj);
+        long long status = answered ? (long long)stj->valuedouble : 0;
         char token[48] = "";
         if (text)
             sgc_token_of(text, token, sizeof token);
         long long t = jnum(r, "time_ms");
-        long long status = jnum(r, "status");
-        if (is_send_op(op) && token[0]) {
+        int at = stored_call(c, seq);
+        int was_answered = 0;
+        if (at >= 0)
+            was_answered = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetArrayItem(c->calls, at), "status"));
+        if (at < 0 && is_send_op(op) && token[0]) {
             size_t ix = sgc_history_add(&c->hist, SGC_EV_EFFECT, t, ch,
                                         token, NULL, key, op, 0);
             if (ix != (size_t)-1 && c->effect_ms > 0)
                 c->hist.v[ix].t_end_ms = t + c->effect_ms;
-            if (status >= 200 && status < 300)
-                sgc_history_add(&c->hist, SGC_EV_DELIVER, t, ch, token, NULL,
-                                key, op, 0);
         }
+        if (answered && !was_answered && is_send_op(op) && token[0] &&
+            status >= 200 && status < 300)
+            sgc_history_add(&c->hist, SGC_EV_DELIVER, t, ch, token, NULL,
+                            key, op, 0);
         cJSON *copy = cJSON_Duplicate(r, 1);
-        if (copy)
-            cJSON_AddItemToArray(c->calls, copy);
+        if (copy) {
+            if (at < 0)
+                cJSON_AddItemToArray(c->calls, copy);
+            else
+                cJSON_ReplaceItemInArray(c->calls, at, copy);
+        }
+        if (!answered && first_open < 0)
+            first_open = seq;
     }
     const cJSON *next = cJSON_GetObjectItemCaseSensitive(j, "next");
-    if (cJSON_IsNumber(next))
+    if (first_open >= 0)
+        c->platform_next = first_open;
+    else if (cJSON_IsNumber(next))
         c->platform_next = (long long)next->valuedouble;
     cJSON_Delete(j);
 }
