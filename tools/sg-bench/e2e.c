@@ -17,8 +17,12 @@
  *
  * It prints one JSON line: messages/s (first publish to last send), p50
  * and p99 latency (publish to the platform receiving the send), Redis
- * commands per message (every command the server executed during the run,
- * from INFO commandstats, less the bench's own, over N), the idle RSS of
+ * commands per message: redis_commands_per_msg counts what the processes
+ * sent (each one's sg_redis_commands_sent_total from its /metrics, plus
+ * the bench's N publishes, which stand for the gateway's), and
+ * redis_executed_per_msg what the server executed (INFO commandstats, the
+ * commands run inside scripts included, less the bench's own), with a
+ * per-command breakdown of the latter; the idle RSS of
  * each process before the burst and its peak RSS (VmHWM) after, and the
  * checks: every message sent to the platform exactly once, in per-channel
  * order, nothing dead-lettered, nothing left pending. Exit 1 when a check
@@ -37,7 +41,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -68,6 +75,8 @@ typedef struct proc {
     char name[32];
     pid_t pid;
     char log[PATH_MAX];
+    int metrics_port;           /* 0: none announced */
+    long long cmds0, cmds1;     /* sg_redis_commands_sent_total; -1: none */
     long idle_rss_kb;
     long peak_rss_kb;
     int exited;
@@ -380,6 +389,101 @@ static long proc_kb(pid_t pid, const char *field)
     return v;
 }
 
+/* The port of "<prog>: metrics at http://127.0.0.1:<port>/metrics". */
+static int metrics_port(const proc *p)
+{
+    FILE *f = fopen(p->log, "r");
+    char buf[1024];
+    const char *at;
+    int port = 0;
+
+    if (f == NULL)
+        return 0;
+    while (port == 0 && fgets(buf, sizeof buf, f) != NULL)
+        if ((at = strstr(buf, ": metrics at http://127.0.0.1:")) != NULL)
+            port = atoi(at + strlen(": metrics at http://127.0.0.1:"));
+    fclose(f);
+    return port;
+}
+
+/*
+ * sg_redis_commands_sent_total from the process's /metrics (plain HTTP/1.0
+ * on loopback, so no client library is needed); -1 when it is not there.
+ */
+static long long scrape_commands(int port)
+{
+    static const char metric[] = "\nsg_redis_commands_sent_total ";
+    struct sockaddr_in sa;
+    char req[128], *buf = NULL, *at;
+    size_t len = 0, cap = 0;
+    long long v = -1;
+    ssize_t n;
+    int fd;
+
+    if (port <= 0)
+        return -1;
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    snprintf(req, sizeof req,
+             "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+        close(fd);
+        return -1;
+    }
+    for (;;) {
+        if (cap - len < 4096) {
+            char *nb;
+
+            if (cap >= (8u << 20))
+                break;
+            nb = realloc(buf, cap ? cap * 2 : 65536);
+            if (nb == NULL)
+                break;
+            buf = nb;
+            cap = cap ? cap * 2 : 65536;
+        }
+        n = read(fd, buf + len, cap - len - 1);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    if (buf != NULL) {
+        buf[len] = '\0';
+        at = strstr(buf, metric);
+        if (at != NULL)
+            v = strtoll(at + strlen(metric), NULL, 10);
+        free(buf);
+    }
+    return v;
+}
+
+/* Sum over the processes of cmds1 - cmds0; -1 when any could not tell. */
+static long long commands_sent(const bench *b, int *counted)
+{
+    long long sum = 0;
+    int i;
+
+    *counted = 0;
+    for (i = 0; i < b->nprocs; i++) {
+        const proc *p = &b->procs[i];
+
+        if (p->metrics_port == 0)
+            continue;
+        if (p->cmds0 < 0 || p->cmds1 < p->cmds0)
+            return -1;
+        sum += p->cmds1 - p->cmds0;
+        (*counted)++;
+    }
+    return *counted > 0 ? sum : -1;
+}
+
 /* SIGTERM to every process, newest first; waits up to 20 s each. */
 static int stop_all(bench *b)
 {
@@ -562,7 +666,8 @@ static int run(bench *b, sgt_redis *redis)
     sg_topology topo;
     redisContext *c = NULL;
     cmdstats *st0 = NULL, *st1 = NULL;
-    long long calls0, calls1, dlq, pend_in, pend_out;
+    long long calls0, calls1, dlq, pend_in, pend_out, sent;
+    int counted = 0;
     unsigned long i, w, own = 0;
     uint64_t t0, deadline, settle, *lat = NULL;
     FILE *pf;
@@ -626,8 +731,13 @@ static int run(bench *b, sgt_redis *redis)
     t0 = bench_now_ns() + SETTLE_NS;
     while (bench_now_ns() < t0)
         event_base_loop(b->base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
-    for (i = 0; i < (unsigned long)b->nprocs; i++)
-        b->procs[i].idle_rss_kb = proc_kb(b->procs[i].pid, "VmRSS");
+    for (i = 0; i < (unsigned long)b->nprocs; i++) {
+        proc *p = &b->procs[i];
+
+        p->idle_rss_kb = proc_kb(p->pid, "VmRSS");
+        p->metrics_port = metrics_port(p);
+        p->cmds0 = scrape_commands(p->metrics_port);
+    }
 
     c = sgt_redis_connect(redis);
     if (c == NULL)
@@ -684,8 +794,13 @@ static int run(bench *b, sgt_redis *redis)
                         topo.worker_group);
     pend_out = redis_int(c, "XPENDING %s %s", out_stream, out_group);
     own += 3;
-    for (i = 0; i < (unsigned long)b->nprocs; i++)
-        b->procs[i].peak_rss_kb = proc_kb(b->procs[i].pid, "VmHWM");
+    for (i = 0; i < (unsigned long)b->nprocs; i++) {
+        proc *p = &b->procs[i];
+
+        p->peak_rss_kb = proc_kb(p->pid, "VmHWM");
+        p->cmds1 = scrape_commands(p->metrics_port);
+    }
+    sent = commands_sent(b, &counted);
 
     lat = malloc((b->received ? b->received : 1) * sizeof *lat);
     if (lat == NULL)
@@ -700,13 +815,18 @@ static int run(bench *b, sgt_redis *redis)
     printf("{\"bench\":\"e2e\",\"messages\":%lu,\"channels\":%lu,"
            "\"workers\":%lu,\"delivered\":%lu,\"seconds\":%.3f,"
            "\"msgs_per_s\":%.0f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,"
-           "\"redis_commands_per_msg\":%.2f,\"platform_calls_per_msg\":%.2f,"
+           "\"redis_commands_per_msg\":%.2f,\"processes_counted\":%d,"
+           "\"redis_executed_per_msg\":%.2f,\"platform_calls_per_msg\":%.2f,"
            "\"exactly_once\":%s,\"ordered\":%s,\"out_of_order\":%lu,"
            "\"dead_lettered\":%lld,"
            "\"pending\":%lld,\"rss_kb\":{",
            b->n, b->channels, b->workers, b->received, seconds,
            seconds > 0 ? (double)b->received / seconds : 0.0,
            pct_ms(lat, w, 0.50), pct_ms(lat, w, 0.99),
+           /* The bench's publishes stand for the gateway's own. */
+           sent >= 0 ? (double)(sent + (long long)b->n) / (double)b->n
+                     : -1.0,
+           counted,
            calls0 >= 0 && calls1 >= calls0
                ? (double)(calls1 - calls0 - (long long)own) / (double)b->n
                : -1.0,
