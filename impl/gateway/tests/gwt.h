@@ -60,6 +60,8 @@ typedef struct gwt {
     gw *g;
     int stopped;
     int stop_requested;
+    int console_fd;               /* console input; set before the start */
+    FILE *console_out;            /* NULL: stdout */
     gwt_kv env[32];
     int nenv;
 } gwt;
@@ -159,7 +161,8 @@ static inline int gwt_start_gateway(gwt *w)
     o.log = &w->log;
     o.stop_request = gwt_on_stop_request;
     o.stop_request_ud = w;
-    o.console_in_fd = -1;
+    o.console_in_fd = w->console_out != NULL ? w->console_fd : -1;
+    o.console_out = w->console_out;
     if (gw_new(w->base, &w->cfg, &o, &w->g) != 0 ||
         gw_start(w->g, err, sizeof err) != 0) {
         fprintf(stderr, "start: %s\n", err);
