@@ -42,6 +42,7 @@ static const name_def names[] = {
          "sg:autoclaim:outbound:attempts"),
     NAME(config_channel, "SG_CONFIG_CHANNEL", "sg:pubsub:config"),
     NAME(rpc_reply_prefix, "SG_RPC_REPLY_PREFIX", "sg:rpc:reply"),
+    NAME(order_prefix, "SG_ORDER_PREFIX", "sg:order:channel"),
 };
 
 #define NNAMES (sizeof names / sizeof names[0])
@@ -207,6 +208,7 @@ void sg_knobs_init(sg_knobs *k)
     memset(k, 0, sizeof *k);
     for (i = 0; i < NKNOBS; i++)
         knob_set(k, &knobs[i], knobs[i].def);
+    k->order_queues = 1;
 }
 
 /* Parses a positive decimal integer up to max. 0 or SG_EINVAL. */
@@ -252,6 +254,15 @@ int sg_knobs_from_lookup(sg_knobs *k, sg_lookup_fn *lookup, void *ud,
     }
     if (k->stream_maxlen < SG_STREAM_MAXLEN_MIN)
         k->stream_maxlen = SG_STREAM_MAXLEN_MIN;
+    {
+        const char *v = lookup("SG_ORDER_QUEUES", ud);
+
+        if (v != NULL && v[0] != '\0') {
+            if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+                return fail(err, "SG_ORDER_QUEUES", "must be 0 or 1", v);
+            k->order_queues = v[0] == '1';
+        }
+    }
     return 0;
 }
 

@@ -58,6 +58,7 @@ static void test_topology_from_lookup_defaults_when_unset_or_empty(
                         "sg:autoclaim:outbound:attempts");
     assert_string_equal(t.config_channel, "sg:pubsub:config");
     assert_string_equal(t.rpc_reply_prefix, "sg:rpc:reply");
+    assert_string_equal(t.order_prefix, "sg:order:channel");
 }
 
 static void test_topology_from_lookup_uses_set_values(void **state)
@@ -147,6 +148,7 @@ static void test_topology_log_names_every_name(void **state)
     assert_non_null(strstr(line, "SG_INBOUND_STREAM=sg:stream:inbound"));
     assert_non_null(strstr(line, "SG_RPC_REPLY_PREFIX=sg:rpc:reply"));
     assert_non_null(strstr(line, "SG_OUTBOUND_CLAIM_ATTEMPTS_KEY="));
+    assert_non_null(strstr(line, "SG_ORDER_PREFIX=sg:order:channel"));
 }
 
 static void test_knobs_from_lookup_defaults(void **state)
@@ -172,6 +174,25 @@ static void test_knobs_from_lookup_defaults(void **state)
     assert_int_equal(k.stream_maxlen, 100000);
     assert_int_equal(k.drain_ms, 30000);
     assert_int_equal(k.rpc_timeout_ms, 30000);
+    assert_int_equal(k.order_queues, 1);
+}
+
+/* SG_ORDER_QUEUES: "0" turns the order queues (SG-IN-023) off; only 0/1. */
+static void test_knobs_order_queues_switch(void **state)
+{
+    const char *off[] = {"SG_ORDER_QUEUES", "0", NULL};
+    const char *on[] = {"SG_ORDER_QUEUES", "1", NULL};
+    const char *bad[] = {"SG_ORDER_QUEUES", "yes", NULL};
+    sg_knobs k;
+    sg_error err;
+
+    (void)state;
+    assert_int_equal(sg_knobs_from_lookup(&k, lookup, off, NULL), 0);
+    assert_int_equal(k.order_queues, 0);
+    assert_int_equal(sg_knobs_from_lookup(&k, lookup, on, NULL), 0);
+    assert_int_equal(k.order_queues, 1);
+    assert_int_equal(sg_knobs_from_lookup(&k, lookup, bad, &err), SG_EINVAL);
+    assert_non_null(strstr(err.msg, "SG_ORDER_QUEUES"));
 }
 
 static void test_knobs_from_lookup_uses_set_values(void **state)
@@ -248,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_name_join_builds_derived_names),
         cmocka_unit_test(test_topology_log_names_every_name),
         cmocka_unit_test(test_knobs_from_lookup_defaults),
+        cmocka_unit_test(test_knobs_order_queues_switch),
         cmocka_unit_test(test_knobs_from_lookup_uses_set_values),
         cmocka_unit_test(
             test_knobs_from_lookup_refuses_non_positive_integers),

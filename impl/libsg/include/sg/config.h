@@ -65,6 +65,7 @@ typedef struct sg_topology {
     char outbound_claim_attempts_key[SG_NAME_MAX + 1];
     char config_channel[SG_NAME_MAX + 1];         /* SG_CONFIG_CHANNEL */
     char rpc_reply_prefix[SG_NAME_MAX + 1];       /* SG_RPC_REPLY_PREFIX */
+    char order_prefix[SG_NAME_MAX + 1];           /* SG_ORDER_PREFIX */
 } sg_topology;
 
 /* Every name at its default (SG-TOPO-001). */
@@ -114,6 +115,13 @@ typedef struct sg_knobs {
     long long stream_maxlen;      /* SG_STREAM_MAXLEN, 100000, >= 1000 */
     int drain_ms;                 /* SG_DRAIN_MS, 30000 */
     int rpc_timeout_ms;           /* SG_RPC_TIMEOUT_MS, 30000 */
+    /*
+     * SG_ORDER_QUEUES, 1: the inbound consumer keeps order queues
+     * (SPEC SG-IN-023..025); 0 reads with a plain XREADGROUP BLOCK and
+     * orders a channel's entries only within this consumer. Not a knob of
+     * SPEC section 13: an implementation switch, "0" or "1".
+     */
+    int order_queues;
 } sg_knobs;
 
 /* The smallest stream length cap (SG-FRAME-009). */
@@ -129,6 +137,7 @@ void sg_knobs_init(sg_knobs *k);
  * stream length below 1000 is raised to 1000 (SG-FRAME-009). 0, or
  * SG_EINVAL for the first bad value, with err->msg naming the variable
  * and quoting the value; the process must then refuse to start.
+ * SG_ORDER_QUEUES takes "0" or "1" only.
  */
 int sg_knobs_from_env(sg_knobs *k, sg_error *err);
 int sg_knobs_from_lookup(sg_knobs *k, sg_lookup_fn *lookup, void *ud,
