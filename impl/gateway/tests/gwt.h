@@ -10,6 +10,7 @@
 #define GWT_H
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -103,6 +104,8 @@ static inline int gwt_open(gwt *w)
     sg_rpc_opts ro;
 
     memset(w, 0, sizeof *w);
+    /* As sg-gateway's main does: a browser gone away is EPIPE, not death. */
+    signal(SIGPIPE, SIG_IGN);
     if (sgt_redis_start(&w->redis, NULL) != 0) {
         fprintf(stderr, "%s\n", w->redis.errstr);
         return -1;
