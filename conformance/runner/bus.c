@@ -575,6 +575,9 @@ static void observe_outbound(sgc_ctx *c)
         const char *id = e->element[0]->str;
         const redisReply *fields = e->element[1];
         snprintf(c->out_last, sizeof c->out_last, "%s", id);
+        for (size_t f = 0; f + 1 < fields->elements; f += 2)
+            if (strncmp(fields->element[f]->str, "dlq_", 4) == 0)
+                c->dlq_fields_seen++;
         sg_entry_field ef[16];
         size_t nf = 0;
         for (size_t f = 0; f + 1 < fields->elements && nf < 16; f += 2) {
@@ -626,14 +629,21 @@ static void observe_outbound(sgc_ctx *c)
                             ? out->reply_key.len : sizeof key - 1;
             memcpy(key, out->reply_key.ptr, kl);
             key[kl] = '\0';
+            int n = c->rpc_seen++;
             const char *reply = c->rpc_reply ? c->rpc_reply : "[]";
-            redisReply *a = sgc_cmd(c, "RPUSH %s %s", key, reply);
-            redisReply *b = sgc_cmd(c, "EXPIRE %s 60", key);
-            if (a)
-                freeReplyObject(a);
-            if (b)
-                freeReplyObject(b);
-            c->rpc_answered++;
+            if (n < 8) {
+                snprintf(c->rpc_keys[n], sizeof c->rpc_keys[n], "%s", key);
+                if (c->rpc_plan[n])
+                    reply = c->rpc_plan[n];
+            }
+            if (reply[0]) {
+                redisReply *a = sgc_cmd(c, "RPUSH %s %s", key, reply);
+                redisReply *b = sgc_cmd(c, "EXPIRE %s 60", key);
+                if (a)
+                    freeReplyObject(a);
+                if (b)
+                    freeReplyObject(b);
+            }
         }
         if (out->type == SG_OUT_MESSAGE || out->type == SG_OUT_FILE ||
             out->type == SG_OUT_BUTTONS) {

@@ -242,9 +242,14 @@ static int scan_cmd(const sgc_mon_cmd *m, sgc_monstats *s)
         }
         if (streams > 0 && streams + 2 < m->argc &&
             strcmp(m->argv[streams + 1], s->stream) == 0) {
+            /* BLOCK outside scripts; a worker keeping order queues reads
+             * without BLOCK inside its read script (SG-IN-001, 023). */
             int ok = sgc_mon_is(m, 1, "GROUP") &&
-                     strcmp(m->argv[2], s->group) == 0 && count && block &&
+                     strcmp(m->argv[2], s->group) == 0 && count &&
+                     (block || m->lua) &&
                      strcmp(m->argv[streams + 2], ">") == 0;
+            if (m->lua && !block)
+                s->xrg_script++;
             if (ok)
                 s->xrg_ok++;
             else {
@@ -297,6 +302,12 @@ static int scan_cmd(const sgc_mon_cmd *m, sgc_monstats *s)
             s->xac_bad++;
             note(s->bad_xac, sizeof s->bad_xac, m);
         }
+    } else if (sgc_mon_is(m, 0, "RPUSH") && m->argc >= 3 && s->order_prefix &&
+               starts(m->argv[1], s->order_prefix)) {
+        if (m->lua)
+            s->order_push_script++;
+        else
+            s->order_push_plain++;
     } else if (sgc_mon_is(m, 0, "HINCRBY") && m->argc >= 4 &&
                strcmp(m->argv[1], s->attempts) == 0) {
         s->hincr++;
@@ -324,7 +335,7 @@ void sgc_monitor_scan(sgc_ctx *c, sgc_monstats *s)
 {
     const char *stream = s->stream, *group = s->group;
     const char *lockp = s->lock_prefix, *att = s->attempts;
-    const char *claim = s->claim_prefix;
+    const char *claim = s->claim_prefix, *order = s->order_prefix;
     int lt = s->lock_ttl, mi = s->min_idle, ct = s->claim_ttl;
     memset(s, 0, sizeof *s);
     s->stream = stream;
@@ -332,6 +343,7 @@ void sgc_monitor_scan(sgc_ctx *c, sgc_monstats *s)
     s->lock_prefix = lockp;
     s->attempts = att;
     s->claim_prefix = claim;
+    s->order_prefix = order;
     s->lock_ttl = lt;
     s->min_idle = mi;
     s->claim_ttl = ct;
@@ -343,6 +355,14 @@ void sgc_worker_endstate(sgc_ctx *c)
     sgc_endstate e = { c->n.inbound, c->n.worker_group, c->n.lock_prefix,
                        c->n.attempts, NULL, "SG-IN-010", 10000 };
     sgc_check_endstate(c, &e);
+    if (sgc_iut_has_cap(c->iut, "order-queues")) {
+        char p[SGC_NAME_MAX + 2];
+        snprintf(p, sizeof p, "%s:", c->n.order_prefix);
+        long long n = sgc_count_keys(c, p);
+        sgc_check(c, "SG-IN-025", n == 0,
+                  "no order queue left once every entry is settled",
+                  "%lld order-queue keys under %s", n, p);
+    }
 }
 
 void sgc_gateway_endstate(sgc_ctx *c)

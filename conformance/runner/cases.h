@@ -27,6 +27,9 @@ int sgc_count_kind(const sgc_ctx *c, int kind);
 /* What the MONITOR log shows of the IUT's use of Redis. */
 typedef struct sgc_monstats {
     const char *stream, *group, *lock_prefix, *attempts, *claim_prefix;
+    const char *order_prefix;   /* "<prefix>:" or NULL */
+    int xrg_script;             /* reads without BLOCK inside a script */
+    int order_push_script, order_push_plain;
     int lock_ttl, min_idle, claim_ttl;
     int create_ok;
     char bad_create[256];

@@ -822,7 +822,7 @@ static int g_inbound(sgc_ctx *c)
     sgc_check(c, "SG-OUT-017", st == 202 && eid != NULL,
               "a platform message accepted (202 with entry_id) once the "
               "gateway is ready", "status %ld", st);
-    int ok_fields = 0, trace_ok = 0, ts_ok = 0;
+    int ok_fields = 0, trace_ok = 0, ts_ok = 0, dlqf = 0;
     char why[256] = "";
     if (eid) {
         redisReply *r = sgc_cmd(c, "XRANGE %s %s %s", c->n.inbound, eid,
@@ -842,6 +842,8 @@ static int g_inbound(sgc_ctx *c)
                     trace = f->element[k + 1]->str;
                 if (strcmp(f->element[k]->str, "ts") == 0)
                     ts = f->element[k + 1]->str;
+                if (strncmp(f->element[k]->str, "dlq_", 4) == 0)
+                    dlqf++;
             }
             sg_entry entry = { ef, nf };
             sg_envelope *env = NULL;
@@ -880,6 +882,9 @@ static int g_inbound(sgc_ctx *c)
               trace_ok ? "traced" : "trace ids missing or different");
     sgc_check(c, "SG-FRAME-002", ts_ok, "a decimal ts field",
               "ts missing or malformed");
+    sgc_check(c, "SG-DLQ-002", eid && dlqf == 0,
+              "no published entry carries a field named dlq_*",
+              "%d dlq_ fields", dlqf);
     /* Invalid: no channel_id. */
     body = NULL;
     if (post_inbound(c, "{\"content\":\"no channel\"}", &st, &body) != 0)
@@ -1126,7 +1131,7 @@ const sgc_case sgc_gateway_cases[] = {
       "SG-FRAME-003", NULL, 1, 0, 0, g_malformed),
     G("gateway.http.inbound", "POST /messages published on the inbound "
       "stream", "SG-OUT-017 SG-FRAME-001 SG-FRAME-002 SG-FRAME-008 "
-      "SG-FRAME-012 SG-TRACE-001", NULL, 1, 0, 0, g_inbound),
+      "SG-FRAME-012 SG-TRACE-001 SG-DLQ-002", NULL, 1, 0, 0, g_inbound),
     G("gateway.crash.sigkill", "SIGKILL mid-send: send state unknown, never "
       "sent twice", "SG-OUT-011 SG-OUT-015 SG-CLAIM-006 SG-DLQ-004", NULL,
       1, 0, 0, g_sigkill),

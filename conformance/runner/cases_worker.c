@@ -218,6 +218,129 @@ static int w_happy(sgc_ctx *c)
         }
     }
     sgc_info(c, "SG-OUT-007", "%d typing indicators published", typing);
+    sgc_check(c, "SG-DLQ-002", c->dlq_fields_seen == 0,
+              "no published entry carries a field named dlq_*",
+              "%d dlq_ fields on outbound entries", c->dlq_fields_seen);
+    return 0;
+}
+
+typedef struct blpop_seen {
+    const char *key;
+    int n;
+} blpop_seen;
+
+static int find_blpop(const sgc_mon_cmd *m, void *ud)
+{
+    blpop_seen *b = ud;
+    if (!m->lua && sgc_mon_is(m, 0, "BLPOP") && m->argc >= 3 &&
+        strcmp(m->argv[1], b->key) == 0)
+        b->n++;
+    return 0;
+}
+
+/*
+ * The worker as an RPC caller: its first message on a channel asks the
+ * gateway (the runner) for the channel's history. The runner answers the
+ * first call with text that is not JSON, never answers the second (and
+ * pushes a late reply after the caller's timeout), and answers the third.
+ */
+static int w_rpc_caller(sgc_ctx *c)
+{
+    c->rpc_plan[0] = "this is not json {";
+    c->rpc_plan[1] = "";
+    c->rpc_plan[2] = "[]";
+    char t[3][48];
+    const char *ch[] = { "rc1", "rc2", "rc3" };
+    for (int i = 0; i < 3; i++) {
+        sgc_tok(c, t[i], sizeof t[i], "rpc", i);
+        sgc_msg m = { ch[i], t[i], 1, NULL, 1, SGC_EXPECT_ANY };
+        if (sgc_publish_inbound(c, &m, NULL) != 0)
+            return -1;
+        /* One at a time, so that the plan's order is the calls' order. */
+        long long end = sgc_now_ms() + sgc_ms(c, 8000);
+        while (sgc_now_ms() < end && c->rpc_seen <= i) {
+            sgc_observe(c);
+            sgc_sleep_ms(20);
+        }
+        if (c->rpc_seen <= i) {
+            sgc_info(c, "SG-RPC-009", "no RPC for the first message of "
+                     "channel %s: this worker does not call the gateway "
+                     "for history", ch[i]);
+            return sgc_skip(c, "the worker made no RPC the runner could "
+                            "answer");
+        }
+        if (i == 1) {
+            /* Past the caller's timeout, a late reply arrives. */
+            sgc_settle(c, c->k.rpc_timeout_ms + sgc_ms(c, 500));
+            redisReply *r = sgc_cmd(c, "RPUSH %s %s", c->rpc_keys[1],
+                                    "[{\"late\": true}]");
+            if (r)
+                freeReplyObject(r);
+        }
+        sgc_wait(c, 15000, sgc_pred_delivered, t[i]);
+    }
+    sgc_wait(c, 15000, sgc_pred_settled, NULL);
+    char pre[SGC_NAME_MAX + 2];
+    snprintf(pre, sizeof pre, "%s:", c->n.rpc_prefix);
+    int prefixed = 0, unique = 1;
+    for (int i = 0; i < c->rpc_seen && i < 8; i++) {
+        prefixed += strncmp(c->rpc_keys[i], pre, strlen(pre)) == 0 &&
+                    strlen(c->rpc_keys[i]) > strlen(pre) + 8;
+        for (int j = 0; j < i; j++)
+            if (strcmp(c->rpc_keys[i], c->rpc_keys[j]) == 0)
+                unique = 0;
+    }
+    int calls = c->rpc_seen < 8 ? c->rpc_seen : 8;
+    int blpops = 0;
+    for (int i = 0; i < calls; i++) {
+        blpop_seen b = { c->rpc_keys[i], 0 };
+        sgc_monitor_each(c, find_blpop, &b);
+        blpops += b.n > 0;
+    }
+    sgc_check(c, "SG-RPC-009", prefixed == calls && unique && blpops == calls,
+              "each call waits with BLPOP on a fresh reply key "
+              "{SG_RPC_REPLY_PREFIX}:{uuid}",
+              "%d calls: %d keys under %s, %s, %d waited on with BLPOP",
+              calls, prefixed, pre, unique ? "all distinct" : "a key reused",
+              blpops);
+    redisReply *r = sgc_cmd(c, "LLEN %s", c->rpc_keys[1]);
+    long long late = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    sgc_check(c, "SG-RPC-010", unique && late == 1,
+              "a reply after the caller's timeout is never taken by a "
+              "later call", "late reply list length %lld (1 = untouched)",
+              late);
+    int alive = sgc_instances_alive(c, NULL);
+    int d0 = sgc_history_count(&c->hist, SGC_EV_DELIVER, t[0]) +
+             sgc_history_count(&c->hist, SGC_EV_DLQ, t[0]);
+    sgc_check(c, "SG-RPC-011", alive && d0 == 1,
+              "a reply that is not JSON is a failed call: no crash, the "
+              "entry settled once (answered or dead-lettered)",
+              "worker %s; entry settled %d time(s)",
+              alive ? "running" : "gone", d0);
+    /* RPC envelopes carry the inbound trace (SG-TRACE-002). */
+    int traced = 0, rpcs = 0;
+    const cJSON *o;
+    cJSON_ArrayForEach(o, c->outs) {
+        const cJSON *type = cJSON_GetObjectItem(o, "type");
+        if (!cJSON_IsString(type) ||
+            strcmp(type->valuestring, "rpc_request") != 0)
+            continue;
+        rpcs++;
+        const cJSON *tr = cJSON_GetObjectItem(o, "trace_id");
+        const cJSON *etr = cJSON_GetObjectItem(o, "entry_trace_id");
+        traced += cJSON_IsString(tr) && cJSON_IsString(etr) &&
+                  strlen(tr->valuestring) == 32 &&
+                  strcmp(tr->valuestring, etr->valuestring) == 0;
+    }
+    sgc_check(c, "SG-TRACE-002", rpcs > 0 && traced == rpcs,
+              "RPC requests carry the inbound entry's trace_id",
+              "%d of %d RPC requests traced", traced, rpcs);
+    sgc_hcheck_opts op = strict_opts();
+    op.dlq_ok = 1;
+    sgc_judge(c, &op, NULL);
+    sgc_worker_endstate(c);
     return 0;
 }
 
@@ -538,6 +661,37 @@ static int w_order_cross(sgc_ctx *c)
     sgc_hmap m = { 0 };
     m.order = "SG-IN-006";
     sgc_judge(c, &o, &m);
+    sgc_worker_endstate(c);
+    return 0;
+}
+
+static int w_order_queues(sgc_ctx *c)
+{
+    if (publish_set(c, "q", 4, 30, 1) != 0)
+        return -1;
+    sgc_wait(c, 30000, sgc_pred_settled, NULL);
+    sgc_hcheck_opts o = strict_opts();
+    sgc_hmap m = { 0 };
+    m.order = "SG-IN-024";
+    sgc_judge(c, &o, &m);
+    char op[SGC_NAME_MAX + 2];
+    snprintf(op, sizeof op, "%s:", c->n.order_prefix);
+    sgc_monstats s;
+    memset(&s, 0, sizeof s);
+    s.stream = c->n.inbound;
+    s.group = c->n.worker_group;
+    s.lock_prefix = c->n.lock_prefix;
+    s.attempts = c->n.attempts;
+    s.order_prefix = op;
+    s.lock_ttl = c->k.lock_ttl_ms;
+    s.min_idle = c->k.autoclaim_min_idle_ms;
+    sgc_monitor_scan(c, &s);
+    sgc_check(c, "SG-IN-023", s.xrg_script > 0 && s.order_push_script > 0 &&
+                                  s.order_push_plain == 0,
+              "XREADGROUP without BLOCK and RPUSH of the IDs onto "
+              "{SG_ORDER_PREFIX}:{channel_id} inside one read script",
+              "%d reads in scripts, %d RPUSH in scripts, %d outside",
+              s.xrg_script, s.order_push_script, s.order_push_plain);
     sgc_worker_endstate(c);
     return 0;
 }
@@ -1244,7 +1398,7 @@ const sgc_case sgc_worker_cases[] = {
       "SG-IN-001 SG-IN-004 SG-IN-005 SG-IN-009 SG-IN-010 SG-IN-011 "
       "SG-IN-021 SG-LOCK-001 SG-LOCK-003 SG-LOCK-006 SG-LOCK-007 "
       "SG-CLAIM-009 SG-TOPO-002 SG-TOPO-003 SG-TOPO-006 SG-OUTENV-006 "
-      "SG-TRACE-002 SG-DLQ-004 SG-DLQ-007",
+      "SG-TRACE-002 SG-DLQ-002 SG-DLQ-004 SG-DLQ-007",
       NULL, 1, 0, 50, w_happy),
     W("worker.inbound.passive", "passive entries handled without the "
       "channel lock", "SG-IN-007 SG-INENV-002 SG-DLQ-004 SG-IN-010 "
@@ -1267,6 +1421,9 @@ const sgc_case sgc_worker_cases[] = {
     W("worker.order.cross_consumer", "per-channel order across two "
       "instances", "SG-IN-006", "cross-consumer-order", 2, 0, 10,
       w_order_cross),
+    W("worker.order.queues", "order queues keep per-channel order across "
+      "two instances", "SG-IN-023 SG-IN-024 SG-IN-025 SG-IN-006",
+      "order-queues", 2, 0, 5, w_order_queues),
     W("worker.crash.sigkill", "SIGKILL mid-handling: the entry is reclaimed "
       "by another instance and answered once",
       "SG-CLAIM-001 SG-CLAIM-004 SG-CLAIM-006 SG-CLAIM-007 SG-CLAIM-008 "
@@ -1301,6 +1458,9 @@ const sgc_case sgc_worker_cases[] = {
       w_llm_slow),
     W("worker.stop.sigterm", "SIGTERM mid-handling: drain, exit 0",
       "SG-IN-017", NULL, 2, 0, 0, w_sigterm),
+    W("worker.rpc.caller", "the worker as RPC caller: bad, missing and "
+      "late replies", "SG-RPC-009 SG-RPC-010 SG-RPC-011 SG-TRACE-002",
+      NULL, 1, 0, 0, w_rpc_caller),
     W("worker.ops.metrics", "counters exposed to the operator",
       "SG-IN-022", "metrics", 1, 0, 0, w_metrics),
     W("worker.config.bad_knob", "a knob that is not a positive integer "

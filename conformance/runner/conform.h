@@ -203,6 +203,7 @@ typedef struct sgc_names {
     char oattempts[SGC_NAME_MAX];
     char config_channel[SGC_NAME_MAX];
     char rpc_prefix[SGC_NAME_MAX];
+    char order_prefix[SGC_NAME_MAX];
 } sgc_names;
 
 /* Knobs handed to the IUT, already scaled. */
@@ -254,8 +255,12 @@ typedef struct sgc_ctx {
                                    {id, type, channel_id, text, ...}) */
     long long llm_next, platform_next;
     int max_owner_pending;      /* most entries one consumer held */
-    int rpc_answered;           /* RPCs the runner answered as gateway */
+    int rpc_seen;               /* RPCs the runner saw as gateway */
     const char *rpc_reply;      /* JSON it answers with (default []) */
+    const char *rpc_plan[8];    /* per call: reply text; "" no reply;
+                                   NULL the default */
+    char rpc_keys[8][SGC_NAME_MAX];     /* reply keys of the first calls */
+    int dlq_fields_seen;        /* ordinary entries with a dlq_ field */
     char out_last[64], dlq_last[64], in_last[64];
 
     sgc_finding findings[SGC_MAX_FINDINGS];
