@@ -948,24 +948,24 @@ static int w_requeue_setup(sgc_ctx *c)
 
 static int w_stale(sgc_ctx *c)
 {
-    /* The runner is a consumer that read entries and died. The instance
-     * is paused meanwhile, so that the entries reach the stale consumer. */
-    sgc_proc *p = &c->inst[0];
-    p->intended = 1;
-    sgc_proc_signal(p, SIGSTOP);
+    /* The runner is a consumer that read entries and died, before the
+     * implementation starts (a stopped process's blocked read would still
+     * take entries, so the group is made here; BUSYGROUP is success). */
+    redisReply *r = sgc_cmd(c, "XGROUP CREATE %s %s $ MKSTREAM",
+                            c->n.inbound, c->n.worker_group);
+    if (r)
+        freeReplyObject(r);
     char ids[6][64], toks[6][48];
     const char *chans[] = { "st1", "st2", "st1", "st2", "stq", "std" };
     for (int i = 0; i < 6; i++) {
         sgc_tok(c, toks[i], sizeof toks[i], "stale", i);
         sgc_msg m = { chans[i], toks[i], 1, NULL, i >= 4,
                       SGC_EXPECT_NONE };
-        if (sgc_publish_inbound(c, &m, ids[i]) != 0) {
-            sgc_proc_signal(p, SIGCONT);
+        if (sgc_publish_inbound(c, &m, ids[i]) != 0)
             return -1;
-        }
     }
-    redisReply *r = sgc_cmd(c, "XREADGROUP GROUP %s sgc-stale COUNT 100 "
-                            "STREAMS %s >", c->n.worker_group, c->n.inbound);
+    r = sgc_cmd(c, "XREADGROUP GROUP %s sgc-stale COUNT 100 "
+                "STREAMS %s >", c->n.worker_group, c->n.inbound);
     if (r)
         freeReplyObject(r);
     /* Entry 4 was already claimed SG_MAX_CLAIMS times: the next claim
@@ -979,8 +979,8 @@ static int w_stale(sgc_ctx *c)
     r = sgc_cmd(c, "XDEL %s %s", c->n.inbound, ids[5]);
     if (r)
         freeReplyObject(r);
-    sgc_proc_signal(p, SIGCONT);
-    p->intended = 0;
+    if (sgc_start_instance(c) < 0)
+        return -1;
     int want = 1;
     sgc_wait(c, 15000, sgc_pred_dlq_count, &want);
     sgc_wait(c, 15000, sgc_pred_settled, NULL);
@@ -1035,6 +1035,162 @@ static int w_stale(sgc_ctx *c)
     sgc_worker_endstate(c);
     worker_monitor(c, 1);
     return 0;
+}
+
+/* Young entries held by a live consumer (the runner), kept young. */
+typedef struct young {
+    const char **argv;
+    size_t *lens;
+    int argc;
+    long long last;
+    const char *token;
+} young;
+
+static void refresh_young(sgc_ctx *c, young *y)
+{
+    if (sgc_now_ms() - y->last < sgc_ms(c, 250))
+        return;
+    redisReply *r = sgc_cmdargv(c, y->argc, y->argv, y->lens);
+    if (r)
+        freeReplyObject(r);
+    y->last = sgc_now_ms();
+}
+
+static int young_and_delivered(sgc_ctx *c, void *ud)
+{
+    young *y = ud;
+    refresh_young(c, y);
+    return y->token && sgc_history_count(&c->hist, SGC_EV_DELIVER,
+                                         y->token) > 0;
+}
+
+/*
+ * SG-CLAIM-002: 120 young entries pending at a live consumer sit before
+ * one orphaned entry. XAUTOCLAIM COUNT 10 looks at no more than 100
+ * pending entries per call, so only a sweep that carries its cursor ever
+ * reaches the orphan; one that starts at 0-0 each time never does.
+ */
+static int w_cursor(sgc_ctx *c)
+{
+    /* The runner creates the group and stages the pending list before the
+     * implementation starts (it must take BUSYGROUP as success). */
+    enum { NY = 120 };
+    redisReply *g = sgc_cmd(c, "XGROUP CREATE %s %s $ MKSTREAM",
+                            c->n.inbound, c->n.worker_group);
+    if (g)
+        freeReplyObject(g);
+    sgc_msg *m = calloc(NY, sizeof *m);
+    char (*toks)[48] = calloc(NY, sizeof *toks);
+    young y = { 0 };
+    y.argv = calloc(NY + 6, sizeof *y.argv);
+    y.lens = calloc(NY + 6, sizeof *y.lens);
+    char (*ids)[64] = calloc(NY, sizeof *ids);
+    int rc = -1;
+    if (!m || !toks || !y.argv || !y.lens || !ids) {
+        sgc_error(c, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < NY; i++) {
+        sgc_tok(c, toks[i], sizeof toks[i], "young", i);
+        m[i] = (sgc_msg){ "young", toks[i], 1, NULL, 1, SGC_EXPECT_NONE };
+    }
+    if (sgc_publish_inbound_many(c, m, NY) != 0)
+        goto out;
+    redisReply *r = sgc_cmd(c, "XREADGROUP GROUP %s sgc-busy COUNT %d "
+                            "STREAMS %s >", c->n.worker_group, NY,
+                            c->n.inbound);
+    int got = 0;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        const redisReply *entries = r->element[0]->element[1];
+        for (size_t i = 0; i < entries->elements && got < NY; i++)
+            snprintf(ids[got++], sizeof ids[0], "%s",
+                     entries->element[i]->element[0]->str);
+    }
+    if (r)
+        freeReplyObject(r);
+    if (got != NY) {
+        sgc_error(c, "the runner read %d of %d young entries", got, NY);
+        goto out;
+    }
+    char old[48], oldid[64];
+    sgc_tok(c, old, sizeof old, "orphan", 0);
+    sgc_msg mo = { "orphan", old, 1, NULL, 0, 0 };
+    if (sgc_publish_inbound(c, &mo, oldid) != 0)
+        goto out;
+    r = sgc_cmd(c, "XREADGROUP GROUP %s sgc-dead COUNT 1 STREAMS %s >",
+                c->n.worker_group, c->n.inbound);
+    if (r)
+        freeReplyObject(r);
+    y.argv[0] = "XCLAIM";
+    y.argv[1] = c->n.inbound;
+    y.argv[2] = c->n.worker_group;
+    y.argv[3] = "sgc-busy";
+    y.argv[4] = "0";
+    for (int i = 0; i < NY; i++)
+        y.argv[5 + i] = ids[i];
+    y.argv[5 + NY] = "JUSTID";
+    y.argc = NY + 6;
+    for (int i = 0; i < y.argc; i++)
+        y.lens[i] = strlen(y.argv[i]);
+    /* Let the orphan age past the min-idle time, the young stay young. */
+    long long until = sgc_now_ms() + c->k.autoclaim_min_idle_ms +
+                      sgc_ms(c, 300);
+    while (sgc_now_ms() < until) {
+        refresh_young(c, &y);
+        sgc_sleep_ms(20);
+    }
+    if (sgc_start_instance(c) < 0)
+        goto out;
+    refresh_young(c, &y);
+    y.token = old;
+    sgc_wait(c, 8000, young_and_delivered, &y);
+    int d = sgc_history_count(&c->hist, SGC_EV_DELIVER, old);
+    sgc_check(c, "SG-CLAIM-002", d == 1,
+              "the sweep carries its cursor past 100 young pending entries "
+              "and reaches the orphan behind them",
+              "orphan answered %d time(s) in 8 s", d);
+    r = sgc_cmd(c, "XPENDING %s %s", c->n.inbound, c->n.worker_group);
+    long long busy = -1;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+        r->element[3]->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < r->element[3]->elements; i++) {
+            const redisReply *x = r->element[3]->element[i];
+            if (strcmp(x->element[0]->str, "sgc-busy") == 0)
+                busy = strtoll(x->element[1]->str, NULL, 10);
+        }
+    if (r)
+        freeReplyObject(r);
+    sgc_check(c, "SG-CLAIM-007", busy == NY,
+              "entries kept young by their live owner are never claimed",
+              "%lld of %d still with their owner", busy, NY);
+    /* The busy consumer finishes its work. */
+    const char **ack = calloc(NY + 3, sizeof *ack);
+    size_t *acklens = calloc(NY + 3, sizeof *acklens);
+    if (ack && acklens) {
+        ack[0] = "XACK";
+        ack[1] = c->n.inbound;
+        ack[2] = c->n.worker_group;
+        for (int i = 0; i < NY; i++)
+            ack[3 + i] = ids[i];
+        for (int i = 0; i < NY + 3; i++)
+            acklens[i] = strlen(ack[i]);
+        r = sgc_cmdargv(c, NY + 3, ack, acklens);
+        if (r)
+            freeReplyObject(r);
+    }
+    free(ack);
+    free(acklens);
+    sgc_hcheck_opts o = strict_opts();
+    sgc_judge(c, &o, NULL);
+    sgc_worker_endstate(c);
+    rc = 0;
+out:
+    free(m);
+    free(toks);
+    free(y.argv);
+    free(y.lens);
+    free(ids);
+    return rc;
 }
 
 static int group_exists(sgc_ctx *c, void *ud)
@@ -1442,7 +1598,10 @@ const sgc_case sgc_worker_cases[] = {
       "quarantine; entry deleted while pending",
       "SG-CLAIM-001 SG-CLAIM-003 SG-CLAIM-004 SG-CLAIM-005 SG-CLAIM-006 "
       "SG-CLAIM-008 SG-CLAIM-009 SG-IN-018 SG-DLQ-001 SG-DLQ-004 "
-      "SG-DLQ-007", NULL, 1, 0, 0, w_stale),
+      "SG-DLQ-007", NULL, 0, 0, 0, w_stale),
+    W("worker.claim.cursor", "an orphan behind 120 young pending entries "
+      "is reached by a sweep that carries its cursor",
+      "SG-CLAIM-002 SG-CLAIM-007 SG-CLAIM-006", NULL, 0, 0, 0, w_cursor),
     W("worker.redis.restart_empty", "Redis restarts without persistence",
       "SG-TOPO-008 SG-IN-020", NULL, 1, 0, 0, w_restart_empty),
     W("worker.redis.restart_persistent", "Redis restarts (AOF) during a "
