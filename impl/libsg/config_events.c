@@ -58,6 +58,7 @@ struct sg_config_events {
     uint64_t delivered;
     uint64_t skipped;
     uint64_t subscriptions;
+    uint64_t sent;              /* SUBSCRIBEs written */
 };
 
 static void start_connect(sg_config_events *ce);
@@ -141,6 +142,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
         attempt_failed(ce, why);
         return;
     }
+    /* The SUBSCRIBE queued before the connect is written now. */
+    ce->sent++;
     sg_logf(ce->log, ce->down_logged ? SG_LOG_INFO : SG_LOG_DEBUG,
             "config listener: redis %s:%d %s", ce->host, ce->port,
             ce->down_logged ? "reachable again" : "connected");
@@ -392,4 +395,9 @@ uint64_t sg_config_events_skipped(const sg_config_events *ce)
 uint64_t sg_config_events_subscriptions(const sg_config_events *ce)
 {
     return ce->subscriptions;
+}
+
+uint64_t sg_config_events_commands_sent(const sg_config_events *ce)
+{
+    return ce->sent;
 }

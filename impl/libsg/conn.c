@@ -105,6 +105,7 @@ struct sg_conn {
     sg__cmd *head;
     sg__cmd *tail;
     uint64_t sent;
+    uint64_t *sent_total;   /* opts.sent_total; may be NULL */
 
     conn_script *scripts;
     size_t nscripts;
@@ -484,6 +485,8 @@ static int write_cmd(sg_conn *c, sg__cmd *cmd, int argc, const char **argv,
         REDIS_OK)
         return SG_ECLOSED;
     c->sent++;
+    if (c->sent_total != NULL)
+        (*c->sent_total)++;
     cmd->deadline_ms = sg__mono_ms() + (uint64_t)cmd->timeout_ms;
     list_push(c, cmd);
     if (c->head == cmd)
@@ -762,6 +765,7 @@ int sg_conn_new(struct event_base *base, const sg_conn_opts *opts,
         c->backoff_max_ms = c->backoff_min_ms;
     c->on_state = opts->on_state;
     c->ud = opts->ud;
+    c->sent_total = opts->sent_total;
     c->close_status = SG_ECLOSED;
     c->retry_ev = evtimer_new(base, on_retry, c);
     c->connect_ev = evtimer_new(base, on_connect_timeout, c);
@@ -794,6 +798,7 @@ int sg_conn_new_like(const sg_conn *like, const char *name,
     o.mem = like->mem;
     o.on_state = on_state;
     o.ud = ud;
+    o.sent_total = like->sent_total;
     return sg_conn_new(like->base, &o, out);
 }
 

@@ -221,6 +221,8 @@ static void test_sg_config_events_resubscribes_and_reloads_after_restart(
     assert_true(sgt_loop_until(w->base, resubscribed_and_reloaded, w, 5000));
     assert_int_equal(w->reloads, 1);
     assert_int_equal(sg_config_events_subscriptions(w->ce), 2);
+    /* One SUBSCRIBE written per connection made. */
+    assert_int_equal(sg_config_events_commands_sent(w->ce), 2);
     publish_str(w, "{\"event\":\"sys:config:updated\"}");
     assert_true(sgt_loop_until(w->base, one_update, w, 3000));
     /* One reload per reconnection, not more. */
@@ -259,6 +261,7 @@ static void test_sg_config_events_keeps_trying_a_server_that_is_down(
     sgt_loop_for(w->base, 300);
     assert_false(sg_config_events_subscribed(w->ce));
     assert_int_equal(sg_config_events_subscriptions(w->ce), 0);
+    assert_int_equal(sg_config_events_commands_sent(w->ce), 0);
     assert_int_equal(w->updates + w->reloads, 0);
 }
 

@@ -201,6 +201,38 @@ static void test_conn_command_replies_and_counts(void **state)
     assert_int_equal(sg_conn_commands_sent(w->conn) - before, 4);
 }
 
+/* opts.sent_total counts for the connection and those made like it. */
+static void test_conn_sent_total_covers_connections_made_like(void **state)
+{
+    world *w = *state;
+    sg_conn_opts o;
+    sg_conn *a, *b;
+    uint64_t total = 0;
+    result r;
+
+    conn_opts(w, &o);
+    o.on_state = NULL;
+    o.sent_total = &total;
+    assert_int_equal(sg_conn_new(w->base, &o, &a), 0);
+    assert_int_equal(sg_conn_new_like(a, "like", NULL, NULL, &b), 0);
+    assert_true(sgt_loop_until(w->base, is_up, a, 5000));
+    assert_true(sgt_loop_until(w->base, is_up, b, 5000));
+    memset(&r, 0, sizeof r);
+    assert_int_equal(sg_conn_command(a, record, &r, 1,
+                                     (const char *[]){"PING"}, NULL), 0);
+    assert_true(sgt_loop_until(w->base, is_done, &r, 5000));
+    memset(&r, 0, sizeof r);
+    assert_int_equal(sg_conn_command(b, record, &r, 1,
+                                     (const char *[]){"PING"}, NULL), 0);
+    assert_true(sgt_loop_until(w->base, is_done, &r, 5000));
+    assert_int_equal(sg_conn_commands_sent(a) + sg_conn_commands_sent(b),
+                     total);
+    assert_int_equal(total, 2);
+    sg_conn_free(b);
+    sg_conn_free(a);
+    assert_int_equal(total, 2);
+}
+
 static void test_conn_eval_falls_back_to_eval_on_noscript(void **state)
 {
     world *w = *state;
@@ -433,6 +465,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_conn_command_replies_and_counts,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_conn_sent_total_covers_connections_made_like, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             test_conn_eval_falls_back_to_eval_on_noscript, setup, teardown),
         cmocka_unit_test_setup_teardown(

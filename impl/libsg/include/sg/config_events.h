@@ -92,6 +92,9 @@ uint64_t sg_config_events_delivered(const sg_config_events *ce);
 uint64_t sg_config_events_skipped(const sg_config_events *ce);
 uint64_t sg_config_events_subscriptions(const sg_config_events *ce);
 
+/* Commands written (one SUBSCRIBE per connection made). */
+uint64_t sg_config_events_commands_sent(const sg_config_events *ce);
+
 #ifdef __cplusplus
 }
 #endif

@@ -161,6 +161,13 @@ typedef struct sg_conn_opts {
     const sg_mem *mem;       /* NULL: sg_mem_default(); must outlive conn */
     sg_conn_state_fn *on_state; /* NULL: none */
     void *ud;                /* passed to on_state */
+    /*
+     * NULL: none. Else every command written to this connection, and to
+     * the connections made like it (sg_conn_new_like()), also adds one
+     * here: a process's count over all its connections. Must outlive
+     * them.
+     */
+    uint64_t *sent_total;
 } sg_conn_opts;
 
 /* Defaults: every field zero or NULL. */
