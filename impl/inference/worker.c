@@ -107,6 +107,12 @@ struct sgi_worker {
     uint64_t history_fetches;
     uint64_t history_fetch_none, config_reloads, config_errors;
     uint64_t publish_errors, history_errors;
+    /* Commands written by the command connection and every connection
+       made like it (the consumer's reader, the RPC client's waiting
+       connections; the lease shares the command connection), and by
+       config listeners already freed. */
+    uint64_t redis_sent;
+    uint64_t events_sent;
     status_count llm_errors[MAX_STATUS_SERIES];
     size_t nllm_errors;
 };
@@ -811,6 +817,15 @@ static void on_config_event(sg_config_events *ce, sg_config_event_kind kind,
                                          : "resubscribed");
 }
 
+/* Frees the config listener, keeping its command count. */
+static void events_free(sgi_worker *w)
+{
+    if (w->events != NULL)
+        w->events_sent += sg_config_events_commands_sent(w->events);
+    sg_config_events_free(w->events);
+    w->events = NULL;
+}
+
 /* ---- lease -------------------------------------------------------------- */
 
 static void on_lease(sg_lease *l, int held, void *ud)
@@ -884,6 +899,9 @@ static void metrics(struct evbuffer *o, void *ud)
     metric(o, "sg_inference_status_lease_held", "gauge",
            "1 while this worker holds the status lease.",
            (uint64_t)st.lease_held);
+    metric(o, "sg_redis_commands_sent_total", "counter",
+           "Redis commands this process sent, over all its connections.",
+           st.redis_commands);
     metric(o, "sg_inference_redis_up", "gauge",
            "1 while the command connection to Redis is up.",
            (uint64_t)w->conn_up);
@@ -912,6 +930,10 @@ void sgi_worker_get_stats(const sgi_worker *w, sgi_worker_stats *out)
     out->config_reloads = w->config_reloads;
     out->config_errors = w->config_errors;
     out->lease_held = w->lease_held;
+    out->redis_commands = w->redis_sent + w->events_sent +
+                          (w->events != NULL
+                               ? sg_config_events_commands_sent(w->events)
+                               : 0);
 }
 
 const char *sgi_worker_model(const sgi_worker *w)
@@ -1206,6 +1228,7 @@ int sgi_worker_start(sgi_worker *w, char *err, size_t errcap)
     co.log = w->logp;
     co.on_state = on_conn_state;
     co.ud = w;
+    co.sent_total = &w->redis_sent;
     if (sg_conn_new(w->base, &co, &w->conn) != 0) {
         (void)fail(err, errcap, "cannot create the Redis connection");
         return 1;
@@ -1320,8 +1343,7 @@ void sgi_worker_stop(sgi_worker *w, sgi_worker_done_fn *done, void *ud)
             "%d ms", w->knobs.drain_ms);
     if (w->provision_retry != NULL)
         evtimer_del(w->provision_retry);
-    sg_config_events_free(w->events);
-    w->events = NULL;
+    events_free(w);
     if (w->in != NULL &&
         sg_consumer_stop(sg_inbound_consumer_engine(w->in),
                          on_consumer_stopped, w) == 0)
@@ -1335,7 +1357,7 @@ void sgi_worker_free(sgi_worker *w)
         return;
     w->closing = 1;
     w->stopping = 1;
-    sg_config_events_free(w->events);
+    events_free(w);
     sgi_http_free(w->http);
     abort_tasks(w);
     sgi_llm_free(w->llm);

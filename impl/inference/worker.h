@@ -73,6 +73,8 @@ typedef struct sgi_worker_stats {
     uint64_t handled, failed, dead_lettered, claimed, in_flight;
     uint64_t llm_requests, llm_connections, llm_errors, replies, passive;
     uint64_t history_fetches, config_reloads, config_errors;
+    /* Redis commands sent over every connection of the worker. */
+    uint64_t redis_commands;
     int lease_held;
 } sgi_worker_stats;
 

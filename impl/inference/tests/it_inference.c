@@ -563,6 +563,7 @@ static void test_inference_reply_flow(void **state)
     msg_opts m = {"webchat", "c1", "hello", "m1", 0, "aGVsbG8="};
     out_entry e[MAX_OUT];
     sgi_worker_stats st;
+    uint64_t cmds;
     cJSON *reqs;
     int n;
 
@@ -570,9 +571,20 @@ static void test_inference_reply_flow(void **state)
     start_worker(w);
     /* SG-TOPO-003: the group exists before anything is published. */
     assert_int_equal(integer(w, "EXISTS sg:stream:inbound"), 1);
+    sgi_worker_get_stats(w->w, &st);
+    /* Connected and reading: the group check, the first read, the lease,
+       the config listener's SUBSCRIBE at least. */
+    assert_true(st.redis_commands >= 3);
+    cmds = st.redis_commands;
     publish(w, &m);
     wait_sends(w, "webchat", 3);
     wait_stat_at_least(w, 0, 1);
+    /* Every command over every connection counts once: for one message at
+       least the three XADDs, the history and the acknowledgement; at most
+       a few dozen with the history RPC, the reads and the lease. */
+    sgi_worker_get_stats(w->w, &st);
+    assert_true(st.redis_commands - cmds >= 5);
+    assert_true(st.redis_commands - cmds <= 40);
 
     n = read_sends(w, "webchat", e, MAX_OUT);
     assert_int_equal(n, 3);
@@ -1185,6 +1197,8 @@ static void test_inference_program_sigterm_drains(void **state)
                            "sg_inference_llm_request_duration_seconds_count"
                            " 1\n"));
     assert_non_null(strstr(scratch.buf, "sg_inference_in_flight 0\n"));
+    assert_non_null(strstr(scratch.buf, "\n# TYPE sg_redis_commands_sent_total"
+                                        " counter\nsg_redis_commands_sent_total "));
 
     /* A slow one; SIGTERM once the LLM has it. */
     m.content = "slow";
