@@ -59,7 +59,8 @@ static void usage(FILE *f)
 "cases/<case>--<role>--r<n>/ (Redis MONITOR log, implementation stderr,\n"
 "mock logs) for every case that did not pass.\n"
 "Exit status: 0 every case passed (or SKIP/INFO/XFAIL/NON-STRICT), 1 a\n"
-"case failed, 2 runner or case error, 3 nothing selected.\n");
+"case failed (or, with --repeat, a case's verdict changed between\n"
+"repeats), 2 runner or case error, 3 nothing selected.\n");
 }
 
 static int matches(const char *id, char **pats, int n)
@@ -395,6 +396,29 @@ int main(int argc, char **argv)
     int counts[7] = { 0 };
     for (size_t i = 0; i < report.n; i++)
         counts[report.v[i].verdict]++;
+    /* With --repeat, every repeat of a case must give the same verdict. */
+    int unstable = 0;
+    for (size_t i = 0; opts.repeat > 1 && i < report.n; i++) {
+        const sgc_result *a = &report.v[i];
+        if (a->rep != 0)
+            continue;
+        int differs = 0;
+        for (size_t j = i + 1; j < report.n; j++) {
+            const sgc_result *b = &report.v[j];
+            if (strcmp(a->case_id, b->case_id) == 0 &&
+                strcmp(a->iut, b->iut) == 0 && a->verdict != b->verdict)
+                differs = 1;
+        }
+        if (!differs)
+            continue;
+        unstable++;
+        printf("UNSTABLE   %s (%s):", a->case_id, a->iut);
+        for (size_t j = i; j < report.n; j++)
+            if (strcmp(a->case_id, report.v[j].case_id) == 0 &&
+                strcmp(a->iut, report.v[j].iut) == 0)
+                printf(" %s", sgc_verdict_name(report.v[j].verdict));
+        printf("\n");
+    }
     printf("\n");
     for (int v = 0; v < 7; v++)
         printf("%s %d%s", sgc_verdict_name((sgc_verdict)v), counts[v],
@@ -414,7 +438,10 @@ int main(int argc, char **argv)
     printf("reports: %s/{results.jsonl,junit.xml,report.html}\n",
            opts.out_dir);
 
-    if (counts[SGC_FAIL] || (strict && counts[SGC_NONSTRICT]))
+    if (unstable)
+        printf("%d case(s) gave different verdicts across %d repeats\n",
+               unstable, opts.repeat);
+    if (counts[SGC_FAIL] || unstable || (strict && counts[SGC_NONSTRICT]))
         rc = 1;
     else if (counts[SGC_ERROR])
         rc = 2;
