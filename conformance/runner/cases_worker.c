@@ -95,14 +95,28 @@ static int publish_set(sgc_ctx *c, const char *prefix, int channels,
     }
     for (int ch = 0; ch < channels; ch++)
         snprintf(chans[ch], sizeof chans[ch], "%sch%d", prefix, ch);
-    /* Interleave channels, as a busy gateway would. */
+    /* Interleave channels in an order drawn from --seed, as a busy
+     * gateway would; each channel gets per_channel entries. */
+    int *left = calloc((size_t)channels, sizeof *left);
+    if (left == NULL) {
+        free(m);
+        free(chans);
+        free(toks);
+        return sgc_error(c, "out of memory");
+    }
+    for (int ch = 0; ch < channels; ch++)
+        left[ch] = per_channel;
     for (int i = 0; i < n; i++) {
-        int ch = i % channels;
+        int ch = (int)(sgc_rand(c) % (unsigned long)channels);
+        while (left[ch] == 0)
+            ch = (ch + 1) % channels;
+        left[ch]--;
         sgc_tok(c, toks[i], sizeof toks[i], prefix, i);
         m[i].channel = chans[ch];
         m[i].token = toks[i];
         m[i].addressed = 1;
     }
+    free(left);
     int rc = 0;
     if (pipeline)
         rc = sgc_publish_inbound_many(c, m, (size_t)n);

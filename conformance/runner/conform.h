@@ -271,6 +271,7 @@ typedef struct sgc_ctx {
     char skip_reason[256];
     long long started_ms;
     long long deadline_ms;
+    unsigned long long rng;     /* from --seed and the case */
 } sgc_ctx;
 
 typedef int sgc_case_fn(sgc_ctx *c);
@@ -298,6 +299,9 @@ extern const size_t sgc_gateway_ncases;
 
 long long sgc_now_ms(void);
 void sgc_sleep_ms(int ms);
+/* A random number from the case's generator (seeded by --seed and the
+ * case ID, so that a seed replays the same choices). */
+unsigned long sgc_rand(sgc_ctx *c);
 /* ms scaled by the time scale. */
 int sgc_ms(const sgc_ctx *c, int ms);
 

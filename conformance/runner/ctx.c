@@ -36,6 +36,15 @@ const char *sgc_verdict_name(sgc_verdict v)
     return "?";
 }
 
+unsigned long sgc_rand(sgc_ctx *c)
+{
+    /* splitmix64 */
+    unsigned long long z = (c->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (unsigned long)(z ^ (z >> 31));
+}
+
 int sgc_ms(const sgc_ctx *c, int ms)
 {
     double v = ms * c->scale;
@@ -718,6 +727,9 @@ void sgc_run_case(const sgc_case *def, const sgc_iut *iut,
     c->rep = rep;
     c->scale = opts->time_scale > 0 ? opts->time_scale : 1.0;
     c->started_ms = sgc_now_ms();
+    c->rng = opts->seed * 0x100000001b3ULL;
+    for (const char *p = def->id; *p; p++)
+        c->rng = (c->rng ^ (unsigned char)*p) * 0x100000001b3ULL;
     c->deadline_ms = c->started_ms + sgc_ms(c, opts->case_timeout_s * 1000);
 
     if (sgc_ctx_setup(c) == 0) {
