@@ -98,6 +98,8 @@ struct sg_job {
     size_t claim_key_len;
     char *sent_id;
     size_t sent_id_len;
+    char *order_key;               /* its channel's order queue, or NULL */
+    size_t order_key_len;
     char flagbuf[8];
 };
 
@@ -171,6 +173,7 @@ struct sg_consumer {
     sg_consumer_ops ops;
     void *ud;
     const char *fail_reason;
+    char *order;                   /* order-queue prefix; NULL: none */
     sg__scripts scripts;
 
     int started;
@@ -182,6 +185,9 @@ struct sg_consumer {
     int read_head;
     int last_full;                 /* the last read got all it asked */
     long long reserved;            /* sum of read_counts in flight */
+    int need_wait;                 /* ordered: the group ran dry */
+    int waiting;                   /* ordered: XREAD BLOCK in flight */
+    char newest[48];               /* ordered: the stream's newest ID */
     int creating_group;
     int claiming;
     int flush_scheduled;
@@ -387,6 +393,7 @@ static void job_free_mem(sg_job *job)
         job->free_payload(job->ops_ud, job->payload);
     xfree(mem, job->guard);
     xfree(mem, job->sent_id);
+    xfree(mem, job->order_key);
     xfree(mem, job);
 }
 
@@ -459,6 +466,50 @@ static sg_job *job_new(sg_consumer *e, const sg_reply *entry, int claimed)
     if (e->st.in_flight > e->st.max_in_flight_seen)
         e->st.max_in_flight_seen = e->st.in_flight;
     return job;
+}
+
+/* Gives a job its order queue, "<prefix>:<channel>" or a whole key. */
+static int job_set_order(sg_consumer *e, sg_job *job, const char *prefix,
+                         const char *part, size_t len)
+{
+    size_t plen = prefix != NULL ? strlen(prefix) + 1 : 0;
+    char *k = xalloc(e->mem, plen + len + 1);
+
+    if (k == NULL)
+        return SG_ENOMEM;
+    if (plen > 0) {
+        memcpy(k, prefix, plen - 1);
+        k[plen - 1] = ':';
+    }
+    memcpy(k + plen, part, len);
+    k[plen + len] = '\0';
+    xfree(e->mem, job->order_key);
+    job->order_key = k;
+    job->order_key_len = plen + len;
+    return 0;
+}
+
+/*
+ * Compares two stream IDs "<ms>-<seq>" as the numbers they are: negative,
+ * 0 or positive. An ID that does not parse sorts last.
+ */
+static int id_cmp(const char *a, const char *b)
+{
+    unsigned long long am, as, bm, bs;
+    char *end;
+
+    errno = 0;
+    am = strtoull(a, &end, 10);
+    as = *end == '-' ? strtoull(end + 1, NULL, 10) : 0;
+    bm = strtoull(b, &end, 10);
+    bs = *end == '-' ? strtoull(end + 1, NULL, 10) : 0;
+    if (errno != 0)
+        return 0;
+    if (am != bm)
+        return am < bm ? -1 : 1;
+    if (as != bs)
+        return as < bs ? -1 : 1;
+    return 0;
 }
 
 /* Takes a job out of the engine's books (not out of a channel). */
@@ -858,6 +909,13 @@ static void admit(sg_consumer *e, sg_job *job)
         job->claim_key = own_put(&at, plan.claim_key, plan.claim_key_len);
         job->claim_key_len = plan.claim_key_len;
     }
+    if (e->order != NULL && job->order_key == NULL &&
+        plan.order_key != NULL && plan.lock_key != NULL &&
+        job_set_order(e, job, NULL, plan.order_key, plan.order_key_len) !=
+            0) {
+        job_end(e, job);
+        return;
+    }
     if (plan.lock_key != NULL) {
         sg__chan *ch = chan_get(e, plan.lock_key, plan.lock_key_len);
 
@@ -868,11 +926,27 @@ static void admit(sg_consumer *e, sg_job *job)
         job->chan = ch;
         job->state = J_QUEUED;
         job->next = NULL;
-        if (ch->tail != NULL)
+        if (ch->tail == NULL) {
+            ch->head = ch->tail = job;
+        } else if (e->order == NULL || id_cmp(ch->tail->id, job->id) < 0) {
             ch->tail->next = job;
-        else
-            ch->head = job;
-        ch->tail = job;
+            ch->tail = job;
+        } else {
+            /*
+             * An older entry (claimed after newer ones were read) goes
+             * before them, so that this consumer's own entries of a
+             * channel begin in stream order, as the order queue expects
+             * (SG-IN-024).
+             */
+            sg_job **at = &ch->head;
+
+            while (*at != NULL && id_cmp((*at)->id, job->id) < 0)
+                at = &(*at)->next;
+            job->next = *at;
+            *at = job;
+            if (job->next == NULL)
+                ch->tail = job;
+        }
         if (ch->active == NULL)
             chan_advance(e, ch);
         return;
@@ -880,9 +954,13 @@ static void admit(sg_consumer *e, sg_job *job)
     begin_push(e, job);
 }
 
-/* Admits every entry of a list ({id, fields} pairs). */
+/*
+ * Admits every entry of a list ({id, fields} pairs). chans, from the read
+ * script, names per entry the channel whose order queue got its ID ("":
+ * none); NULL: none known.
+ */
 static void admit_entries(sg_consumer *e, const sg_reply *entries,
-                          int claimed)
+                          const sg_reply *chans, int claimed)
 {
     size_t i, n = sg_reply_len(entries);
 
@@ -907,6 +985,16 @@ static void admit_entries(sg_consumer *e, const sg_reply *entries,
             e->st.claimed++;
         else
             e->st.read++;
+        if (chans != NULL && e->order != NULL) {
+            size_t clen;
+            const char *c = sg_reply_str(sg_reply_at(chans, i), &clen);
+
+            if (c != NULL && clen > 0 &&
+                job_set_order(e, job, e->order, c, clen) != 0) {
+                job_end(e, job);
+                continue;
+            }
+        }
         admit(e, job);
     }
 }
@@ -977,6 +1065,16 @@ static void recreate_group(sg_consumer *e)
  * read's COUNT is reserved from the free capacity until its reply is in,
  * so the entries read and not finished never exceed SG_MAX_IN_FLIGHT
  * (SG-IN-002). Replies come in order, so the COUNTs wait in a FIFO.
+ *
+ * With order queues (e->order), each read is the read script instead
+ * (sg__read: XREADGROUP without BLOCK, and the queue appends, SG-IN-023),
+ * pipelined the same way. A script cannot block, so when a read comes
+ * back short (the group has nothing more to deliver) and no other read is
+ * in flight, the reader sends XREAD BLOCK <block_ms> COUNT 1 STREAMS
+ * <stream> <newest>, newest being the stream's last ID as the script saw
+ * it ("0-0" for an empty stream): it returns as soon as anything newer is
+ * added (or at the timeout), and then the script runs again. Nothing else
+ * is sent on the reader while that XREAD blocks (SG-IN-001).
  */
 static void on_read(sg_conn *conn, int status, const sg_reply *reply,
                     void *ud)
@@ -992,6 +1090,29 @@ static void on_read(sg_conn *conn, int status, const sg_reply *reply,
     e->read_head = (e->read_head + 1) % READS_MAX;
     e->reads--;
     e->reserved -= asked;
+    if (status == 0 && e->order != NULL) {
+        /* {XREADGROUP reply or nil, newest ID, channels} */
+        const sg_reply *xr = sg_reply_at(reply, 0);
+        const sg_reply *chans = sg_reply_at(reply, 2);
+        size_t i, len;
+        const char *newest = sg_reply_str(sg_reply_at(reply, 1), &len);
+
+        if (newest != NULL && len > 0 && len < sizeof e->newest) {
+            memcpy(e->newest, newest, len);
+            e->newest[len] = '\0';
+        }
+        for (i = 0; i < sg_reply_len(xr); i++) {
+            const sg_reply *entries = sg_reply_at(sg_reply_at(xr, i), 1);
+
+            got += sg_reply_len(entries);
+            admit_entries(e, entries, i == 0 ? chans : NULL, 0);
+        }
+        e->last_full = got >= (size_t)asked;
+        /* The latest reply decides: a full one may have left more. */
+        e->need_wait = !e->last_full;
+        read_more(e);
+        return;
+    }
     if (status == 0) {
         size_t i;
 
@@ -999,23 +1120,70 @@ static void on_read(sg_conn *conn, int status, const sg_reply *reply,
             const sg_reply *entries = sg_reply_at(sg_reply_at(reply, i), 1);
 
             got += sg_reply_len(entries);
-            admit_entries(e, entries, 0);
+            admit_entries(e, entries, NULL, 0);
         }
         e->last_full = got >= (size_t)asked;
         read_more(e);
         return;
     }
     e->last_full = 0;
+    e->need_wait = 0;
     if (status == SG_EREDIS && sg_reply_is(reply, "NOGROUP")) {
         recreate_group(e);
         return;
     }
     if (status == SG_EREDIS)
-        sg_logf(e->log, SG_LOG_ERROR, "consumer %s: XREADGROUP on %s: %s",
-                e->name, e->stream, sg_reply_str(reply, NULL));
+        sg_logf(e->log, SG_LOG_ERROR, "consumer %s: %s on %s: %s",
+                e->name, e->order != NULL ? "read script" : "XREADGROUP",
+                e->stream, sg_reply_str(reply, NULL));
     /* The reader reconnects by itself; try again shortly. */
     if (e->reads == 0)
         arm(e->read_ev, status == SG_EREDIS ? 1000 : RETRY_MS);
+}
+
+/* The XREAD BLOCK of an ordered reader is back: read again. */
+static void on_wait(sg_conn *conn, int status, const sg_reply *reply,
+                    void *ud)
+{
+    sg_consumer *e = ud;
+
+    (void)conn;
+    if (e->freeing || e->stopping || !e->waiting)
+        return;
+    e->waiting = 0;
+    e->need_wait = 0;
+    if (status == 0) {
+        read_more(e);
+        return;
+    }
+    if (status == SG_EREDIS)
+        sg_logf(e->log, SG_LOG_ERROR, "consumer %s: XREAD on %s: %s",
+                e->name, e->stream, sg_reply_str(reply, NULL));
+    arm(e->read_ev, status == SG_EREDIS ? 1000 : RETRY_MS);
+}
+
+/* Ordered: waits in XREAD BLOCK for an entry newer than e->newest. */
+static void wait_newer(sg_consumer *e)
+{
+    char block[16];
+    const char *av[8];
+
+    put_num(block, sizeof block, e->k.block_ms);
+    av[0] = "XREAD";
+    av[1] = "BLOCK";
+    av[2] = block;
+    av[3] = "COUNT";
+    av[4] = "1";
+    av[5] = "STREAMS";
+    av[6] = e->stream;
+    av[7] = e->newest[0] != '\0' ? e->newest : "0-0";
+    if (sg_conn_command_timeout(e->reader, e->k.block_ms + READ_MARGIN_MS,
+                                on_wait, e, 8, av, NULL) != 0) {
+        arm(e->read_ev, RETRY_MS);
+        return;
+    }
+    e->waiting = 1;
+    event_del(e->read_ev);
 }
 
 static void read_more(sg_consumer *e)
@@ -1026,8 +1194,16 @@ static void read_more(sg_consumer *e)
     int n, rc;
 
     if (!e->started || e->stopping || e->freeing || e->creating_group ||
-        e->reader == NULL)
+        e->reader == NULL || e->waiting)
         return;
+    if (e->order != NULL && e->need_wait) {
+        /* Only once every read is back, and only with room to read. */
+        if (e->reads > 0 || (long long)e->k.max_in_flight -
+                                    (long long)e->st.in_flight <= 0)
+            return;
+        wait_newer(e);
+        return;
+    }
     put_num(block, sizeof block, e->k.block_ms);
     /* Another read only behind a full one: the stream has more waiting. */
     while (e->reads == 0 || (e->last_full && e->reads < READS_MAX)) {
@@ -1038,6 +1214,25 @@ static void read_more(sg_consumer *e)
             return;
         n = room < e->k.read_count ? (int)room : e->k.read_count;
         put_num(count, sizeof count, n);
+        if (e->order != NULL) {
+            av[0] = e->stream;
+            av[1] = e->group;
+            av[2] = e->name;
+            av[3] = count;
+            av[4] = e->order;
+            rc = sg_conn_eval(e->reader, &e->scripts.read, on_read, e, 1, 5,
+                              av, NULL);
+            if (rc != 0) {
+                if (e->reads == 0)
+                    arm(e->read_ev, RETRY_MS);
+                return;
+            }
+            e->read_counts[(e->read_head + e->reads) % READS_MAX] = n;
+            e->reads++;
+            e->reserved += n;
+            event_del(e->read_ev);
+            continue;
+        }
         av[0] = "XREADGROUP";
         av[1] = "GROUP";
         av[2] = e->group;
@@ -1347,17 +1542,23 @@ static int send_step(sg_consumer *e)
     int rc;
 
     for (op = e->settle_head; op != NULL && nops < BATCH_MAX; op = op->next) {
+        /* SG-IN-025: what ends an entry takes it out of its queue. */
+        if (op->job != NULL && op->job->order_key != NULL &&
+            op->code != 'T')
+            op->flags |= SG__F_ORDER;
         nops++;
         nargs += 5 + op_values(op);
         nkeys += ((op->flags & SG__F_LOCK) != 0) +
-                 ((op->flags & SG__F_KEY2) != 0);
+                 ((op->flags & SG__F_KEY2) != 0) +
+                 ((op->flags & SG__F_ORDER) != 0);
     }
     if (op == NULL)
         for (job = e->begin_head; job != NULL && njobs < BATCH_MAX;
              job = job->next) {
             njobs++;
             nargs += 5;
-            nkeys += (job->chan != NULL) + 2 * (job->message_key != NULL);
+            nkeys += (job->chan != NULL) + 2 * (job->message_key != NULL) +
+                     (job->chan != NULL && job->order_key != NULL);
         }
     if (scratch(e, nkeys + nargs) != 0 ||
         (r = req_new(e, REQ_STEP, nops + njobs)) == NULL)
@@ -1389,6 +1590,10 @@ static int send_step(sg_consumer *e)
         if (op->flags & SG__F_KEY2) {
             e->av[ki] = op->key2;
             e->avlen[ki++] = op->key2_len;
+        }
+        if (op->flags & SG__F_ORDER) {
+            e->av[ki] = oj->order_key;
+            e->avlen[ki++] = oj->order_key_len;
         }
         put_num(op->flagbuf, sizeof op->flagbuf, op->flags);
         put_num(op->nvbuf, sizeof op->nvbuf, (long long)op_values(op));
@@ -1452,6 +1657,13 @@ static int send_step(sg_consumer *e)
             e->avlen[ki++] = job->message_key_len;
             e->av[ki] = job->claim_key;
             e->avlen[ki++] = job->claim_key_len;
+        }
+        /* SG-IN-024: only an entry that takes a lock waits its turn (a
+           busy result needs a channel to wait in). */
+        if (job->chan != NULL && job->order_key != NULL) {
+            flags |= SG__F_ORDER;
+            e->av[ki] = job->order_key;
+            e->avlen[ki++] = job->order_key_len;
         }
         job->begin_flags = flags;
         put_num(job->flagbuf, sizeof job->flagbuf, flags);
@@ -1868,7 +2080,7 @@ static void on_claim(sg_conn *conn, int status, const sg_reply *reply,
         e->st.dead_lettered++;
     }
     if (!e->stopping)
-        admit_entries(e, sg_reply_at(reply, 1), 1);
+        admit_entries(e, sg_reply_at(reply, 1), NULL, 1);
     check_drained(e);
 }
 
@@ -1876,7 +2088,7 @@ static void claim_cb(evutil_socket_t fd, short what, void *arg)
 {
     sg_consumer *e = arg;
     char idle[16], count[16], maxc[16];
-    const char *av[9];
+    const char *av[10];
     long long room;
     sg__req *r;
 
@@ -1900,10 +2112,11 @@ static void claim_cb(evutil_socket_t fd, short what, void *arg)
     av[6] = e->cursor;
     av[7] = count;
     av[8] = maxc;
+    av[9] = e->order != NULL ? e->order : "";
     r = req_new(e, REQ_CLAIM, 0);
     if (r == NULL)
         return;
-    if (sg_conn_eval(e->conn, &e->scripts.autoclaim, on_claim, r, 3, 9, av,
+    if (sg_conn_eval(e->conn, &e->scripts.autoclaim, on_claim, r, 3, 10, av,
                      NULL) != 0) {
         xfree(e->mem, r);
         return;
@@ -1986,6 +2199,11 @@ int sg_consumer_new(const sg_consumer_opts *o, sg_consumer **out)
     e->name = xstrdup(mem, o->consumer);
     e->dlq = xstrdup(mem, o->dlq_stream);
     e->hash = xstrdup(mem, o->claim_attempts_key);
+    if (o->order_prefix != NULL &&
+        (e->order = xstrdup(mem, o->order_prefix)) == NULL) {
+        sg_consumer_free(e);
+        return SG_ENOMEM;
+    }
     e->flush_ev = event_new(base, -1, 0, flush_cb, e);
     e->retry_ev = evtimer_new(base, retry_cb, e);
     e->read_ev = evtimer_new(base, read_cb, e);
@@ -2221,6 +2439,7 @@ void sg_consumer_free(sg_consumer *e)
     xfree(e->mem, e->name);
     xfree(e->mem, e->dlq);
     xfree(e->mem, e->hash);
+    xfree(e->mem, e->order);
     xfree(e->mem, e);
 }
 

@@ -10,7 +10,9 @@ struct sg_inbound_consumer {
     sg_decode_opts decode;
     sg_inbound_handle_fn *handle;
     void *ud;
+    int ordered;                            /* order queues (SG-IN-023) */
     char lock[SG_NAME_MAX + 1 + 4096 + 1];  /* scratch for plan() */
+    char order[SG_NAME_MAX + 1 + 4096 + 1];
 };
 
 static int in_decode(void *ud, sg_job *job, void **payload, sg_error *err)
@@ -46,6 +48,14 @@ static void in_plan(void *ud, sg_job *job, sg_job_plan *plan)
         return;  /* cannot happen: channel ids are bounded by the codec */
     plan->lock_key = in->lock;
     plan->lock_key_len = (size_t)n;
+    if (!in->ordered)
+        return;
+    n = sg_name_join(in->order, sizeof in->order, in->topo.order_prefix,
+                     env->u.in.channel_id.ptr, env->u.in.channel_id.len);
+    if (n < 0)
+        return;
+    plan->order_key = in->order;
+    plan->order_key_len = (size_t)n;
 }
 
 static void in_handle(void *ud, sg_job *job)
@@ -90,6 +100,7 @@ int sg_inbound_consumer_new(const sg_inbound_consumer_opts *o,
     in->decode.mem = mem;
     in->handle = o->handle;
     in->ud = o->ud;
+    in->ordered = o->knobs.order_queues != 0;
     sg_consumer_opts_init(&co);
     co.conn = o->conn;
     co.stream = in->topo.inbound_stream;
@@ -97,6 +108,8 @@ int sg_inbound_consumer_new(const sg_inbound_consumer_opts *o,
     co.consumer = o->consumer;
     co.dlq_stream = in->topo.dlq_stream;
     co.claim_attempts_key = in->topo.claim_attempts_key;
+    /* SG-IN-006, SG-IN-023..025, unless SG_ORDER_QUEUES=0. */
+    co.order_prefix = in->ordered ? in->topo.order_prefix : NULL;
     co.lock_ttl_ms = o->knobs.lock_ttl_ms;
     co.knobs = o->knobs;
     co.ops.decode = in_decode;

@@ -45,9 +45,10 @@ static const char prelude_lua[] =
     "  local p = redis.call('XPENDING', stream, group, id, id, 1)\n"
     "  return p[1]\n"
     "end\n"
-    "local function ack(id, deliveries)\n"
+    "local function ack(id, deliveries, q)\n"
     "  redis.call('XACK', stream, group, id)\n"
     "  if deliveries ~= 1 then redis.call('HDEL', hash, id) end\n"
+    "  if q then redis.call('LREM', q, 1, id) end\n"
     "end\n"
     "local function release(key, token)\n"
     "  if redis.call('GET', key) == token then redis.call('DEL', key) end\n"
@@ -68,6 +69,112 @@ static const char prelude_lua[] =
     "end\n";
 
 /*
+ * Order queues (SG-IN-006, SG-IN-023..025). A channel's order queue, the
+ * list "{order prefix}:{channel_id}", holds the IDs of its addressed
+ * entries that were read and not yet ended, in stream order: the read
+ * script appends them, every script that ends an entry removes it.
+ *
+ * order_channel(f): the channel whose queue an entry with fields f
+ * belongs in, or nil: the `data` field decoded with Redis's cmsgpack
+ * (inside pcall: a malformed payload is not an error here, the codec
+ * rejects it later), a map with a non-empty string channel_id whose
+ * is_addressed is not false.
+ */
+static const char order_channel_lua[] =
+    "local function order_channel(f)\n"
+    "  for j = 1, #f - 1, 2 do\n"
+    "    if f[j] == 'data' then\n"
+    "      local ok, m = pcall(cmsgpack.unpack, f[j + 1])\n"
+    "      if ok and type(m) == 'table' then\n"
+    "        local c = m['channel_id']\n"
+    "        if type(c) == 'string' and c ~= '' and\n"
+    "          m['is_addressed'] ~= false then return c end\n"
+    "      end\n"
+    "      return nil\n"
+    "    end\n"
+    "  end\n"
+    "  return nil\n"
+    "end\n";
+
+/*
+ * order_busy(q, id): the begin check of SG-IN-024, before the lock is
+ * touched. Looks at the head of queue q: none, id itself, or an entry
+ * newer than id (id is not in the queue: read by a consumer without
+ * order queues) -> go ahead; an older entry pending at another consumer
+ * -> busy; an older entry pending at this consumer -> go ahead (the
+ * engine's channel queue keeps this consumer's own entries in ID order,
+ * and an entry of its own that failed and waits for its retry does not
+ * hold the channel back, as before); an entry no longer pending (or not
+ * an ID at all) -> stale: popped, and the check repeats, at most 16
+ * times. IDs compare as the numbers they are: ms, then seq, each as a
+ * decimal digit string (longer is larger, else bytewise), exact where
+ * Lua's doubles would not be.
+ */
+static const char order_check_lua[] =
+    "local function num_lt(x, y)\n"
+    "  if #x ~= #y then return #x < #y end\n"
+    "  return x < y\n"
+    "end\n"
+    "local function order_busy(q, id)\n"
+    "  local im, is = string.match(id, '^(%d+)%-(%d+)$')\n"
+    "  if not im then return false end\n"
+    "  for _ = 1, 16 do\n"
+    "    local head = redis.call('LINDEX', q, 0)\n"
+    "    if not head or head == id then return false end\n"
+    "    local hm, hs = string.match(head, '^(%d+)%-(%d+)$')\n"
+    "    if hm then\n"
+    "      if num_lt(im, hm) or (im == hm and num_lt(is, hs)) then\n"
+    "        return false\n"
+    "      end\n"
+    "      local p = pending(head)\n"
+    "      if p then return p[2] ~= me end\n"
+    "    end\n"
+    "    redis.call('LPOP', q)\n"
+    "  end\n"
+    "  return false\n"
+    "end\n";
+
+/*
+ * sg__read: the inbound read with order queues (SG-IN-001, SG-IN-023).
+ *
+ * KEYS: 1 the inbound stream. ARGV: 1 group, 2 consumer, 3 COUNT,
+ *       4 the order prefix.
+ * Returns: {the XREADGROUP reply (nil when nothing was read), the ID of
+ *          the stream's newest entry ("0-0" when it has none), per entry
+ *          read the channel whose queue got its ID ("" for none)}.
+ *
+ * XREADGROUP without BLOCK: a script cannot block. The caller, when it
+ * got fewer entries than it asked for, waits with XREAD BLOCK from the
+ * newest ID, then calls again. Every consumer with order queues reads
+ * through this one script, and scripts run one at a time, so each queue
+ * receives its channel's IDs in stream order. The queue names are built
+ * here, not declared in KEYS: a standalone Redis runs such a script, a
+ * Redis Cluster would not. An error of XREADGROUP (NOGROUP) reaches the
+ * caller with its code, as Redis 7 keeps it for errors of redis.call.
+ */
+static const char read_lua[] =
+    "local stream, prefix = KEYS[1], ARGV[4]\n"
+    "local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], "
+    "'COUNT', ARGV[3], 'STREAMS', stream, '>')\n"
+    "local chans = {}\n"
+    "if r and r[1] then\n"
+    "  local entries = r[1][2]\n"
+    "  for i = 1, #entries do\n"
+    "    local c = entries[i][2] and order_channel(entries[i][2])\n"
+    "    if c then\n"
+    "      redis.call('RPUSH', prefix .. ':' .. c, entries[i][1])\n"
+    "      chans[i] = c\n"
+    "    else\n"
+    "      chans[i] = ''\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)\n"
+    "local newest = '0-0'\n"
+    "if last[1] then newest = last[1][1] end\n"
+    "return {r, newest, chans}\n";
+
+/*
  * sg__step: one call per flush that ends and starts entries in batches
  * (SG-IN-004, SG-IN-007, SG-IN-009..016, SG-IN-019, SG-LOCK-001,
  * SG-LOCK-003, SG-LOCK-004, SG-LOCK-007, SG-OUT-004, SG-OUT-006..014,
@@ -76,7 +183,8 @@ static const char prelude_lua[] =
  * KEYS: 1 stream, 2 claim-attempt hash, 3 dead-letter stream, then per
  *       operation: its lock key (flag 1), then one more key (flag 2): the
  *       message_key for A and B, the claim key for F, the reply list for
- *       P; then, for B, the claim key (flag 16).
+ *       P; then, for B, the claim key (flag 16); then the entry's order
+ *       queue (flag 32).
  * ARGV: 1 group, 2 consumer, 3 SG_MAX_DELIVERIES, 4 stream length cap,
  *       5 lock TTL ms, 6 claim-key TTL ms, then per operation: op, id,
  *       flags, token, n, and n values.
@@ -92,7 +200,11 @@ static const char prelude_lua[] =
  * SG__R_BEFORE, since its first sending did the work and only the reply
  * was lost. When a lock is given it must still hold our token, or nothing
  * happens (fencing, SG-LOCK-004). Flag 4 releases the lock afterwards.
- *   B  begin: take the lock (SET NX PX, or PEXPIRE when it already holds
+ *   B  begin: with an order queue, first the check of SG-IN-024
+ *      (order_busy above): busy like a taken lock, and then a lock this
+ *      consumer still holds from the channel's previous entry is released,
+ *      so that the entry the queue waits for can take it. Then take the
+ *      lock (SET NX PX, or PEXPIRE when it already holds
  *      our token; nothing when an operation before it in this call found
  *      the lock holding our token and kept it), check the entry is ours,
  *      and, with a message_key, read the completion marker and take the
@@ -125,6 +237,12 @@ static const char prelude_lua[] =
  *      60 s, then acknowledge (SG-RPC-002). Only the entry's owner pushes,
  *      so one request gets one reply.
  *
+ * With an order queue (flag 32), every acknowledgement made here (A, F at
+ * the last delivery, D, Q, and B's already-sent, duplicate and
+ * send-state-unknown outcomes) also removes the entry's ID from it, in the
+ * same script (SG-IN-025); so does finding the entry not pending at all.
+ * A failure left pending for a retry stays in its queue.
+ *
  * ack() skips the HDEL of the claim-attempt field for an entry delivered
  * once: the field is only ever created by sg__autoclaim, whose XAUTOCLAIM
  * counts a delivery, so such an entry has none (SG-CLAIM-009 holds).
@@ -142,13 +260,17 @@ static const char step_lua_begin[] =
     "  local nv = tonumber(ARGV[i + 4])\n"
     "  local v0 = i + 4\n"
     "  i = i + 5 + nv\n"
-    "  local lock, key2, key3\n"
+    "  local lock, key2, key3, q\n"
     "  if flags % 2 == 1 then lock = KEYS[k]; k = k + 1 end\n"
     "  if flag(flags, 2) then key2 = KEYS[k]; k = k + 1 end\n"
     "  if flag(flags, 16) then key3 = KEYS[k]; k = k + 1 end\n"
+    "  if flag(flags, 32) then q = KEYS[k]; k = k + 1 end\n"
     "  local code, n = 0, 0\n"
     "  if op == 'B' then\n"
-    "    if lock and held[lock] ~= token then\n"
+    "    if q and order_busy(q, id) then\n"
+    "      code = 1\n"
+    "      if lock then release(lock, token); held[lock] = nil end\n"
+    "    elseif lock and held[lock] ~= token then\n"
     "      local cur = redis.call('GET', lock)\n"
     "      if cur == token then redis.call('PEXPIRE', lock, lock_ttl)\n"
     "      elseif cur then code = 1\n"
@@ -156,12 +278,14 @@ static const char step_lua_begin[] =
     "    end\n"
     "    if code == 0 then\n"
     "      local p = pending(id)\n"
-    "      if not p or p[2] ~= me then code = 2\n"
+    "      if not p or p[2] ~= me then\n"
+    "        code = 2\n"
+    "        if q and not p then redis.call('LREM', q, 1, id) end\n"
     "      else\n"
     "        n = p[4]\n"
     "        if key2 then\n"
     "          local sent = redis.call('HGET', key2, 'message_id')\n"
-    "          if sent and string.find(sent, '%S') then ack(id, n); code = 3\n"
+    "          if sent and string.find(sent, '%S') then ack(id, n, q); code = 3\n"
     "          elseif not redis.call('SET', key3, id, 'NX', 'PX', "
     "claim_ttl) then\n"
     "            if redis.call('GET', key3) == id then\n"
@@ -173,8 +297,8 @@ static const char step_lua_begin[] =
     " ..\n"
     "                'id: an earlier delivery began a send whose outcome "
     "is unknown', n)\n"
-    "              ack(id, n); code = 5\n"
-    "            else ack(id, n); code = 4 end\n"
+    "              ack(id, n, q); code = 5\n"
+    "            else ack(id, n, q); code = 4 end\n"
     "          end\n"
     "        end\n"
     "      end\n"
@@ -193,6 +317,7 @@ static const char step_lua_end[] =
     "      local p = pending(id)\n"
     "      if not p then\n"
     "        if flag(flags, 8) then code = 10 else code = 2 end\n"
+    "        if q then redis.call('LREM', q, 1, id) end\n"
     "      elseif p[2] ~= me then code = 2\n"
     "      elseif lock and redis.call('GET', lock) ~= token then code = 6\n"
     "      elseif op == 'A' then\n"
@@ -201,7 +326,7 @@ static const char step_lua_end[] =
     "          redis.call('HSET', key2, 'message_id', ARGV[v0 + 1])\n"
     "          if existed == 0 then redis.call('EXPIRE', key2, 7776000) end\n"
     "        end\n"
-    "        ack(id, p[4])\n"
+    "        ack(id, p[4], q)\n"
     "      elseif op == 'F' then\n"
     "        if key2 and redis.call('GET', key2) == id then "
     "redis.call('DEL', key2) end\n"
@@ -209,24 +334,24 @@ static const char step_lua_end[] =
     "          dead_letter(ARGV, v0 + 3, id, ARGV[v0 + 1], '', ARGV[v0 + 2],"
     "\n"
     "            p[4], v0 + nv)\n"
-    "          ack(id, p[4]); code = 8\n"
+    "          ack(id, p[4], q); code = 8\n"
     "        elseif p[4] >= maxdel then\n"
     "          local e = redis.call('XRANGE', stream, id, id)\n"
     "          local f = {}\n"
     "          if e[1] then f = e[1][2] end\n"
     "          dead_letter(f, 1, id, ARGV[v0 + 1], '', ARGV[v0 + 2], p[4])\n"
-    "          ack(id, p[4]); code = 8\n"
+    "          ack(id, p[4], q); code = 8\n"
     "        else code = 7 end\n"
     "      elseif op == 'D' then\n"
     "        local attempts = ARGV[v0 + 4]\n"
     "        if attempts == '' then attempts = p[4] end\n"
     "        dead_letter(ARGV, v0 + 5, id, ARGV[v0 + 1], ARGV[v0 + 2],\n"
     "          ARGV[v0 + 3], attempts, v0 + nv)\n"
-    "        ack(id, p[4]); code = 8\n"
+    "        ack(id, p[4], q); code = 8\n"
     "      elseif op == 'Q' then\n"
     "        redis.call('XADD', stream, 'MAXLEN', '~', cap, '*',\n"
     "          unpack(ARGV, v0 + 1, v0 + nv))\n"
-    "        ack(id, p[4]); code = 9\n"
+    "        ack(id, p[4], q); code = 9\n"
     "      elseif op == 'T' then\n"
     "        redis.call('XCLAIM', stream, group, me, 0, id, 'JUSTID')\n"
     "      elseif op == 'P' then\n"
@@ -271,7 +396,7 @@ static const char renew_lua[] =
  *
  * KEYS: 1 stream, 2 claim-attempt hash, 3 dead-letter stream.
  * ARGV: 1 group, 2 consumer, 3 min idle ms, 4 cursor, 5 COUNT,
- *       6 SG_MAX_CLAIMS.
+ *       6 SG_MAX_CLAIMS, 7 the order prefix ("": no order queues).
  * Returns: {next cursor, claimed entries ({id, {field, value, ...}}),
  *          deleted ids, quarantined ids}.
  *
@@ -282,7 +407,10 @@ static const char renew_lua[] =
  * returned as claimed; the IDs Redis reports as deleted (the reply's third
  * element) have their field removed (SG-CLAIM-003). Being one script, a
  * crash between claim and quarantine cannot leave an entry claimed but
- * uncounted.
+ * uncounted. A quarantined entry also leaves its channel's order queue
+ * (SG-IN-025), the channel found as the read script finds it. Entries
+ * Redis reports deleted cannot be decoded; their IDs, if queued, are
+ * removed as stale heads by the begin check (SG-IN-024).
  */
 static const char autoclaim_lua[] =
     "local max = tonumber(ARGV[6])\n"
@@ -299,6 +427,8 @@ static const char autoclaim_lua[] =
     "      dead_letter(e[2], 1, id, 'max_claims_exceeded', '',\n"
     "        'claimed ' .. n .. ' times; SG_MAX_CLAIMS is ' .. max, n)\n"
     "      ack(id, 0)\n"
+    "      local c = ARGV[7] ~= '' and order_channel(e[2])\n"
+    "      if c then redis.call('LREM', ARGV[7] .. ':' .. c, 1, id) end\n"
     "      quarantined[#quarantined + 1] = id\n"
     "    else\n"
     "      claimed[#claimed + 1] = e\n"
@@ -331,9 +461,11 @@ static const char *join(char *out, size_t cap, const char *const *parts)
 
 void sg__scripts_init(sg__scripts *s)
 {
-    const char *const step[] = {prelude_lua, step_lua_begin, step_lua_end,
-                                NULL};
-    const char *const autoclaim[] = {prelude_lua, autoclaim_lua, NULL};
+    const char *const step[] = {prelude_lua, order_check_lua, step_lua_begin,
+                                step_lua_end, NULL};
+    const char *const autoclaim[] = {prelude_lua, order_channel_lua,
+                                     autoclaim_lua, NULL};
+    const char *const read[] = {order_channel_lua, read_lua, NULL};
 
     sg_script_init(&s->step, "step",
                    join(s->step_body, sizeof s->step_body, step));
@@ -341,4 +473,6 @@ void sg__scripts_init(sg__scripts *s)
     sg_script_init(&s->autoclaim, "autoclaim",
                    join(s->autoclaim_body, sizeof s->autoclaim_body,
                         autoclaim));
+    sg_script_init(&s->read, "read",
+                   join(s->read_body, sizeof s->read_body, read));
 }

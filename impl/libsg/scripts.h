@@ -29,7 +29,8 @@ enum {
     SG__F_KEY2 = 2,        /* a second key follows in KEYS */
     SG__F_RELEASE = 4,     /* release the lock when the entry ends here */
     SG__F_RESEND = 8,      /* resent after a lost reply */
-    SG__F_KEY3 = 16        /* B: the claim key follows in KEYS */
+    SG__F_KEY3 = 16,       /* B: the claim key follows in KEYS */
+    SG__F_ORDER = 32       /* the entry's order queue follows in KEYS */
 };
 
 /*
@@ -40,8 +41,10 @@ typedef struct sg__scripts {
     sg_script step;
     sg_script renew;
     sg_script autoclaim;
-    char step_body[8192];
+    sg_script read;        /* the inbound read with order queues */
+    char step_body[10240];
     char autoclaim_body[4096];
+    char read_body[4096];
 } sg__scripts;
 
 void sg__scripts_init(sg__scripts *s);

@@ -11,6 +11,13 @@
  *   - reads with XREADGROUP ... COUNT n BLOCK ms on a connection of its own
  *     (made with sg_conn_new_like() from opts.conn), never asking for more
  *     than the free capacity of SG_MAX_IN_FLIGHT (SG-IN-001, SG-IN-002);
+ *     with opts.order_prefix, it keeps order queues instead: it reads
+ *     through a script that runs XREADGROUP without BLOCK and appends each
+ *     addressed entry's ID to its channel's order queue, and blocks only in
+ *     XREAD BLOCK to learn of new entries (SG-IN-001, SG-IN-023); a begin
+ *     waits, as for a busy lock, while an older entry of its channel is
+ *     pending at another consumer (SG-IN-006, SG-IN-024); every script
+ *     that ends an entry removes it from its queue (SG-IN-025);
  *   - decodes each entry through ops.decode and dead-letters a rejected one
  *     with the codec's reason and path (SG-IN-003);
  *   - asks ops.plan for the entry's lock: entries of one lock key wait in a
@@ -158,6 +165,13 @@ typedef struct sg_job_plan {
     size_t message_key_len;
     const char *claim_key;
     size_t claim_key_len;
+    /*
+     * The entry's order queue (SG-IN-024/025), used only by an engine with
+     * opts.order_prefix and only with a lock_key; NULL: none. An entry the
+     * read script queued keeps the queue the script named instead.
+     */
+    const char *order_key;
+    size_t order_key_len;
 } sg_job_plan;
 
 typedef struct sg_consumer_ops {
@@ -198,6 +212,13 @@ typedef struct sg_consumer_opts {
      * "dispatch_failed").
      */
     const char *fail_reason;
+    /*
+     * The order-queue prefix (SG_ORDER_PREFIX; copied): read with the
+     * order-queue read script and keep order queues (SG-IN-023..025).
+     * NULL: plain XREADGROUP BLOCK, no queues (the outbound consumer and
+     * tools service; the inbound consumer with SG_ORDER_QUEUES=0).
+     */
+    const char *order_prefix;
     sg_knobs knobs;              /* sg_consumer_opts_init: defaults */
     sg_consumer_ops ops;
     void *ud;                    /* passed to every op */

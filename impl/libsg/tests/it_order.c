@@ -1,0 +1,747 @@
+/*
+ * Order queues of the inbound consumer (SPEC SG-IN-006, SG-IN-023 to
+ * SG-IN-025), against a real redis-server: several engines on one loop,
+ * each with its own consumer name, reading one group. Knobs are set to
+ * milliseconds; every wait is on a condition, with a deadline.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "sg/codec.h"
+#include "sg/conn.h"
+#include "sg/consumer.h"
+#include "sg/inbound.h"
+#include "sg_redis_fixture.h"
+#include "sgt_loop.h"
+
+#define MAX_SEEN 256
+
+enum mode { MODE_OK, MODE_HOLD, MODE_FAIL };
+
+typedef struct seen {
+    char consumer[32];
+    char channel[32];
+    char content[32];
+    char id[32];
+} seen;
+
+typedef struct world {
+    sgt_redis redis;
+    struct event_base *base;
+    redisContext *sync;
+    sg_conn *conn;
+    sg_topology topo;
+    sg_knobs knobs;
+    sg_log log;
+    enum mode mode;
+    seen seen[MAX_SEEN];
+    int nseen;
+    sg_job *held[MAX_SEEN];
+    int nheld;
+} world;
+
+/* ---- fixture ------------------------------------------------------------ */
+
+static int setup(void **state)
+{
+    static world w;
+    sg_conn_opts o;
+
+    memset(&w, 0, sizeof w);
+    if (sgt_redis_start(&w.redis, NULL) != 0) {
+        fprintf(stderr, "%s\n", w.redis.errstr);
+        return -1;
+    }
+    w.base = event_base_new();
+    w.sync = sgt_redis_connect(&w.redis);
+    sg_log_init(&w.log);
+    w.log.level = getenv("SG_TEST_DEBUG") != NULL ? SG_LOG_DEBUG
+                                                  : SG_LOG_OFF;
+    sg_conn_opts_init(&o);
+    o.host = w.redis.host;
+    o.port = w.redis.port;
+    o.name = "commands";
+    o.backoff_min_ms = 20;
+    o.backoff_max_ms = 100;
+    o.log = &w.log;
+    if (w.base == NULL || w.sync == NULL ||
+        sg_conn_new(w.base, &o, &w.conn) != 0)
+        return -1;
+    sg_topology_init(&w.topo);
+    sg_knobs_init(&w.knobs);
+    w.knobs.block_ms = 100;
+    w.knobs.lock_ttl_ms = 2000;
+    w.knobs.lock_wait_ms = 20000;
+    w.knobs.autoclaim_interval_ms = 50;
+    w.knobs.autoclaim_min_idle_ms = 10000;
+    w.knobs.drain_ms = 3000;
+    freeReplyObject(redisCommand(w.sync, "XGROUP CREATE %s %s $ MKSTREAM",
+                                 w.topo.inbound_stream,
+                                 w.topo.worker_group));
+    *state = &w;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    world *w = *state;
+
+    sg_conn_free(w->conn);
+    event_base_free(w->base);
+    redisFree(w->sync);
+    sgt_redis_stop(&w->redis);
+    return 0;
+}
+
+/* ---- the role ----------------------------------------------------------- */
+
+static void copy_str(char *dst, size_t cap, const char *p, size_t len)
+{
+    size_t n = len < cap - 1 ? len : cap - 1;
+
+    if (n > 0)
+        memcpy(dst, p, n);
+    dst[n] = '\0';
+}
+
+static void handle(void *ud, sg_job *job, const sg_envelope *env)
+{
+    world *w = ud;
+    const char *name = sg_consumer_name(sg_job_consumer(job));
+    seen *s;
+
+    assert_true(w->nseen < MAX_SEEN);
+    s = &w->seen[w->nseen++];
+    copy_str(s->consumer, sizeof s->consumer, name, strlen(name));
+    copy_str(s->channel, sizeof s->channel, env->u.in.channel_id.ptr,
+             env->u.in.channel_id.len);
+    copy_str(s->content, sizeof s->content, env->u.in.content.ptr,
+             env->u.in.content.len);
+    copy_str(s->id, sizeof s->id, sg_job_id(job), strlen(sg_job_id(job)));
+    switch (w->mode) {
+    case MODE_OK:
+        sg_job_finish(job, SG_JOB_OK);
+        break;
+    case MODE_FAIL:
+        sg_job_finish(job, SG_JOB_FAILED("the handler broke"));
+        break;
+    case MODE_HOLD:
+        w->held[w->nheld++] = job;
+        break;
+    }
+}
+
+static sg_inbound_consumer *engine(world *w, const char *name)
+{
+    sg_inbound_consumer_opts o;
+    sg_inbound_consumer *in;
+
+    sg_inbound_consumer_opts_init(&o);
+    o.conn = w->conn;
+    o.topo = &w->topo;
+    o.knobs = w->knobs;
+    o.consumer = name;
+    o.handle = handle;
+    o.ud = w;
+    o.log = &w->log;
+    assert_int_equal(sg_inbound_consumer_new(&o, &in), 0);
+    assert_int_equal(sg_consumer_start(sg_inbound_consumer_engine(in)), 0);
+    return in;
+}
+
+static sg_consumer_stats stats(sg_inbound_consumer *in)
+{
+    sg_consumer_stats st;
+
+    sg_consumer_get_stats(sg_inbound_consumer_engine(in), &st);
+    return st;
+}
+
+/* ---- Redis helpers ------------------------------------------------------ */
+
+static void publish(world *w, const char *channel, const char *content,
+                    int addressed, char *id)
+{
+    sg_envelope env;
+    sg_buf buf;
+    sg_error err;
+    redisReply *r;
+
+    sg_envelope_init(&env, SG_KIND_INBOUND);
+    env.u.in.platform = SG_STR("test");
+    env.u.in.channel_id.ptr = channel;
+    env.u.in.channel_id.len = strlen(channel);
+    env.u.in.content.ptr = content;
+    env.u.in.content.len = strlen(content);
+    env.u.in.is_addressed = addressed != 0;
+    sg_buf_init(&buf, NULL);
+    assert_int_equal(sg_envelope_encode(&env, &buf, &err), 0);
+    r = redisCommand(w->sync, "XADD %s * data %b ts 1700000000.5",
+                     w->topo.inbound_stream, buf.data, buf.len);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    if (id != NULL)
+        snprintf(id, 32, "%s", r->str);
+    freeReplyObject(r);
+    sg_buf_destroy(&buf);
+}
+
+static long long redis_int(world *w, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+    long long v = -1;
+
+    va_start(ap, fmt);
+    r = redisvCommand(w->sync, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static long long pending(world *w)
+{
+    redisReply *r = redisCommand(w->sync, "XPENDING %s %s",
+                                 w->topo.inbound_stream,
+                                 w->topo.worker_group);
+    long long n = -1;
+
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1)
+        n = r->element[0]->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+static void queue_key(world *w, const char *channel, char *out, size_t cap)
+{
+    assert_true(sg_name_join(out, cap, w->topo.order_prefix, channel,
+                             strlen(channel)) > 0);
+}
+
+/* The IDs in a channel's order queue, space-separated. */
+static void queue_ids(world *w, const char *channel, char *out, size_t cap)
+{
+    char key[128];
+    redisReply *r;
+    size_t i, used = 0;
+
+    queue_key(w, channel, key, sizeof key);
+    r = redisCommand(w->sync, "LRANGE %s 0 -1", key);
+    assert_non_null(r);
+    out[0] = '\0';
+    for (i = 0; i < r->elements; i++) {
+        int n = snprintf(out + used, cap - used, "%s%s", i ? " " : "",
+                         r->element[i]->str);
+
+        assert_true(n > 0 && (size_t)n < cap - used);
+        used += (size_t)n;
+    }
+    freeReplyObject(r);
+}
+
+/* Number of order-queue keys left in the database. */
+static long long queue_keys(world *w)
+{
+    redisReply *r = redisCommand(w->sync, "KEYS %s:*",
+                                 w->topo.order_prefix);
+    long long n;
+
+    assert_non_null(r);
+    n = (long long)r->elements;
+    freeReplyObject(r);
+    return n;
+}
+
+/* Nonzero when some client's last command was `cmd` and it is blocked. */
+static int client_blocked_in(world *w, const char *cmd)
+{
+    redisReply *r = redisCommand(w->sync, "CLIENT LIST");
+    char want[32];
+    const char *line;
+    int found = 0;
+
+    snprintf(want, sizeof want, " cmd=%s ", cmd);
+    assert_non_null(r);
+    for (line = r->str; line != NULL && *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        size_t n = end != NULL ? (size_t)(end - line) : strlen(line);
+        char buf[1024];
+
+        copy_str(buf, sizeof buf, line, n);
+        if (strstr(buf, want) != NULL && strstr(buf, " flags=b ") != NULL)
+            found = 1;
+        line = end != NULL ? end + 1 : NULL;
+    }
+    freeReplyObject(r);
+    return found;
+}
+
+/* ---- conditions --------------------------------------------------------- */
+
+typedef struct cond {
+    world *w;
+    sg_inbound_consumer *in;
+    long long n;
+    const char *s;
+} cond;
+
+static int seen_at_least(void *arg)
+{
+    cond *c = arg;
+
+    return c->w->nseen >= c->n;
+}
+
+static int handled_at_least(void *arg)
+{
+    cond *c = arg;
+
+    return (long long)stats(c->in).handled >= c->n;
+}
+
+typedef struct pair {
+    sg_inbound_consumer *a, *b;
+    long long n;
+} pair;
+
+static int handled_by_both(void *arg)
+{
+    pair *p = arg;
+
+    return (long long)(stats(p->a).handled + stats(p->b).handled) == p->n;
+}
+
+static int seen_content(void *arg)
+{
+    cond *c = arg;
+    int i;
+
+    for (i = 0; i < c->w->nseen; i++)
+        if (strcmp(c->w->seen[i].content, c->s) == 0)
+            return 1;
+    return 0;
+}
+
+static int in_flight_is(void *arg)
+{
+    cond *c = arg;
+
+    return (long long)stats(c->in).in_flight == c->n;
+}
+
+static int dead_lettered_at_least(void *arg)
+{
+    cond *c = arg;
+
+    return (long long)stats(c->in).dead_lettered >= c->n;
+}
+
+static int lock_busy_at_least(void *arg)
+{
+    cond *c = arg;
+
+    return (long long)stats(c->in).lock_busy >= c->n;
+}
+
+static int pending_is(void *arg)
+{
+    cond *c = arg;
+
+    return pending(c->w) == c->n;
+}
+
+static int dlq_is(void *arg)
+{
+    cond *c = arg;
+
+    return redis_int(c->w, "XLEN %s", c->w->topo.dlq_stream) == c->n;
+}
+
+static int no_queue_keys(void *arg)
+{
+    cond *c = arg;
+
+    return queue_keys(c->w) == 0;
+}
+
+static int blocked_in(void *arg)
+{
+    cond *c = arg;
+
+    return client_blocked_in(c->w, c->s);
+}
+
+static int group_exists(void *arg)
+{
+    cond *c = arg;
+    redisReply *r = redisCommand(c->w->sync, "XINFO GROUPS %s",
+                                 c->w->topo.inbound_stream);
+    int ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1;
+
+    if (r != NULL)
+        freeReplyObject(r);
+    return ok;
+}
+
+#define WAIT(fn, w_, in_, n_)                                               \
+    do {                                                                    \
+        cond c_ = {w_, in_, n_, NULL};                                      \
+        assert_true(sgt_loop_until(w->base, fn, &c_, 10000));               \
+    } while (0)
+
+#define WAITS(fn, w_, s_)                                                   \
+    do {                                                                    \
+        cond c_ = {w_, NULL, 0, s_};                                        \
+        assert_true(sgt_loop_until(w->base, fn, &c_, 10000));               \
+    } while (0)
+
+/* ---- tests -------------------------------------------------------------- */
+
+/*
+ * SG-IN-006, SG-IN-023, SG-IN-024, SG-IN-025: the group gives e1 of a
+ * channel to consumer A and e2 of the same channel to consumer B. While A
+ * handles e1, B must not start e2 (it waits as for a busy lock, without
+ * taking the lock); once A ends e1, e2 runs at B; afterwards the queue is
+ * gone.
+ */
+static void test_order_two_consumers_keep_channel_order(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *a, *b;
+    char e1[32], e2[32], ids[128], want[80], lock[128];
+
+    w->mode = MODE_HOLD;
+    /* A takes one entry at most, so the group gives e2 to B. */
+    w->knobs.max_in_flight = 1;
+    a = engine(w, "worker-order-a");
+    w->knobs.max_in_flight = 256;
+    publish(w, "x", "first", 1, e1);
+    WAIT(seen_at_least, w, a, 1);
+    assert_string_equal(w->seen[0].consumer, "worker-order-a");
+    assert_string_equal(w->seen[0].id, e1);
+    b = engine(w, "worker-order-b");
+    publish(w, "x", "second", 1, e2);
+    WAIT(in_flight_is, w, b, 1);
+    /* Both IDs are in the channel's queue, in stream order. */
+    queue_ids(w, "x", ids, sizeof ids);
+    snprintf(want, sizeof want, "%s %s", e1, e2);
+    assert_string_equal(ids, want);
+    /* B tries, finds e1 older and pending at A: busy, and waits. */
+    WAIT(lock_busy_at_least, w, b, 3);
+    sgt_loop_for(w->base, 100);
+    assert_int_equal(w->nseen, 1);
+    assert_int_equal(stats(b).handled, 0);
+    /* B did not take the lock: A's token is still in it. */
+    assert_true(sg_name_join(lock, sizeof lock, w->topo.lock_prefix, "x", 1)
+                > 0);
+    assert_int_equal(redis_int(w, "EXISTS %s", lock), 1);
+    /* A ends e1: its queue entry goes with the acknowledgement. */
+    sg_job_finish(w->held[0], SG_JOB_OK);
+    w->held[0] = NULL;
+    WAIT(seen_at_least, w, b, 2);
+    assert_string_equal(w->seen[1].consumer, "worker-order-b");
+    assert_string_equal(w->seen[1].id, e2);
+    queue_ids(w, "x", ids, sizeof ids);
+    assert_string_equal(ids, e2);
+    sg_job_finish(w->held[1], SG_JOB_OK);
+    w->held[1] = NULL;
+    WAIT(handled_at_least, w, b, 1);
+    WAIT(pending_is, w, NULL, 0);
+    WAIT(no_queue_keys, w, NULL, 0);
+    WAIT(handled_at_least, w, a, 1);
+    sg_inbound_consumer_free(b);
+    sg_inbound_consumer_free(a);
+}
+
+/*
+ * SG-IN-006, SG-IN-024: e1 at consumer A and e2 at consumer B both wait
+ * for a channel lock someone else holds; A has waited longer, so its
+ * backoff is the longer one and B would retry first. When the lock is
+ * freed, e1 still begins before e2.
+ */
+static void test_order_freed_lock_goes_to_the_older_entry(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *a, *b;
+    char e1[32], e2[32], lock[128];
+
+    assert_true(sg_name_join(lock, sizeof lock, w->topo.lock_prefix, "y", 1)
+                > 0);
+    freeReplyObject(redisCommand(w->sync, "SET %s someone-else", lock));
+    w->knobs.max_in_flight = 1;
+    a = engine(w, "worker-freed-a");
+    w->knobs.max_in_flight = 256;
+    publish(w, "y", "first", 1, e1);
+    /* A's retry delay grows: 10, 20, 40, 80, 160, 320 ms. */
+    WAIT(lock_busy_at_least, w, a, 6);
+    b = engine(w, "worker-freed-b");
+    publish(w, "y", "second", 1, e2);
+    WAIT(lock_busy_at_least, w, b, 1);
+    freeReplyObject(redisCommand(w->sync, "DEL %s", lock));
+    WAIT(seen_at_least, w, NULL, 2);
+    assert_string_equal(w->seen[0].id, e1);
+    assert_string_equal(w->seen[0].consumer, "worker-freed-a");
+    assert_string_equal(w->seen[1].id, e2);
+    assert_string_equal(w->seen[1].consumer, "worker-freed-b");
+    WAIT(pending_is, w, NULL, 0);
+    WAIT(no_queue_keys, w, NULL, 0);
+    sg_inbound_consumer_free(b);
+    sg_inbound_consumer_free(a);
+}
+
+/*
+ * SG-IN-024: a head pending at another consumer holds the entry back; a
+ * head no longer pending (stale) is removed and the entry goes ahead.
+ */
+static void test_order_stale_head_is_skipped(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *in;
+    char e0[32], e1[32], key[128], ids[128];
+
+    queue_key(w, "s", key, sizeof key);
+    /* An ID that was never pending, then e0 pending at a ghost. */
+    freeReplyObject(redisCommand(w->sync, "RPUSH %s 1-1", key));
+    publish(w, "s", "ghost's", 1, e0);
+    freeReplyObject(redisCommand(w->sync,
+                                 "XREADGROUP GROUP %s worker-ghost COUNT 1 "
+                                 "STREAMS %s >",
+                                 w->topo.worker_group,
+                                 w->topo.inbound_stream));
+    freeReplyObject(redisCommand(w->sync, "RPUSH %s %s", key, e0));
+    publish(w, "s", "mine", 1, e1);
+    in = engine(w, "worker-stale01");
+    WAIT(lock_busy_at_least, w, in, 2);
+    assert_int_equal(w->nseen, 0);
+    /* The stale 1-1 went; e0 (pending at the ghost) holds e1 back. */
+    queue_ids(w, "s", ids, sizeof ids);
+    assert_non_null(strstr(ids, e0));
+    assert_null(strstr(ids, "1-1 "));
+    /* The ghost's entry is acknowledged behind the queue's back. */
+    assert_int_equal(redis_int(w, "XACK %s %s %s", w->topo.inbound_stream,
+                               w->topo.worker_group, e0), 1);
+    WAIT(handled_at_least, w, in, 1);
+    assert_string_equal(w->seen[0].id, e1);
+    WAIT(no_queue_keys, w, NULL, 0);
+    sg_inbound_consumer_free(in);
+}
+
+/*
+ * SG-IN-025: after every entry ended (handled, failed on its last
+ * delivery and dead-lettered), no order queue is left.
+ */
+static void test_order_queues_empty_after_all_end(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *a, *b;
+    int i;
+
+    a = engine(w, "worker-empty-a");
+    b = engine(w, "worker-empty-b");
+    for (i = 0; i < 60; i++) {
+        char ch[16];
+
+        snprintf(ch, sizeof ch, "c%d", i % 6);
+        publish(w, ch, "x", 1, NULL);
+    }
+    WAIT(seen_at_least, w, NULL, 60);
+    WAIT(pending_is, w, NULL, 0);
+    WAIT(no_queue_keys, w, NULL, 0);
+    {
+        pair p = {a, b, 60};
+
+        assert_true(sgt_loop_until(w->base, handled_by_both, &p, 10000));
+    }
+    /* Failures on the last delivery are dead-lettered and dequeued. */
+    sg_inbound_consumer_free(b);
+    sg_inbound_consumer_free(a);
+    w->mode = MODE_FAIL;
+    w->knobs.max_deliveries = 1;
+    a = engine(w, "worker-empty-c");
+    for (i = 0; i < 5; i++)
+        publish(w, "f", "fails", 1, NULL);
+    WAIT(dlq_is, w, NULL, 5);
+    WAIT(pending_is, w, NULL, 0);
+    WAIT(no_queue_keys, w, NULL, 0);
+    sg_inbound_consumer_free(a);
+}
+
+/*
+ * SG-IN-003, SG-IN-023, SG-IN-025: an entry the read script queues (its
+ * data a map with a channel_id) but the codec rejects is dead-lettered and
+ * leaves no queue entry; one whose data is not msgpack is not queued.
+ */
+static void test_order_malformed_entry_leaves_no_queue_entry(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *in;
+    /* {"channel_id": "bad", "is_addressed": true}: no platform etc. */
+    static const char partial[] = "\x82\xaa" "channel_id" "\xa3" "bad"
+                                  "\xac" "is_addressed" "\xc3";
+
+    freeReplyObject(redisCommand(w->sync, "XADD %s * data %b",
+                                 w->topo.inbound_stream, partial,
+                                 sizeof partial - 1));
+    freeReplyObject(redisCommand(w->sync, "XADD %s * data %b",
+                                 w->topo.inbound_stream, "\xc1\xff", 2));
+    in = engine(w, "worker-malform1");
+    WAIT(dlq_is, w, NULL, 2);
+    WAIT(pending_is, w, NULL, 0);
+    WAIT(dead_lettered_at_least, w, in, 2);
+    assert_int_equal(queue_keys(w), 0);
+    sg_inbound_consumer_free(in);
+}
+
+/*
+ * SG-IN-007, SG-IN-023: a passive entry is not queued; the addressed one
+ * of the same channel is.
+ */
+static void test_order_passive_entries_are_not_queued(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *in;
+    char p1[32], a1[32], ids[128];
+    int i;
+
+    w->mode = MODE_HOLD;
+    publish(w, "pc", "passive", 0, p1);
+    publish(w, "pc", "addressed", 1, a1);
+    in = engine(w, "worker-passive1");
+    WAIT(seen_at_least, w, in, 2);
+    queue_ids(w, "pc", ids, sizeof ids);
+    assert_string_equal(ids, a1);
+    for (i = 0; i < w->nheld; i++)
+        sg_job_finish(w->held[i], SG_JOB_OK);
+    w->nheld = 0;
+    WAIT(handled_at_least, w, in, 2);
+    WAIT(no_queue_keys, w, NULL, 0);
+    sg_inbound_consumer_free(in);
+}
+
+/*
+ * SG-TOPO-008, SG-IN-023: NOGROUP raised inside the read script reaches
+ * the engine with its code, which recreates the group and reads on.
+ */
+static void test_order_read_script_recovers_from_nogroup(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *in = engine(w, "worker-nogroup1");
+    redisReply *r;
+
+    publish(w, "g", "before", 1, NULL);
+    WAIT(handled_at_least, w, in, 1);
+    /* The script itself answers NOGROUP, with the code first. */
+    r = redisCommand(w->sync, "EVAL %s 1 nosuchstream",
+                     "return redis.call('XREADGROUP', 'GROUP', 'g', 'c', "
+                     "'STREAMS', KEYS[1], '>')");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_memory_equal(r->str, "NOGROUP ", 8);
+    freeReplyObject(r);
+    assert_int_equal(redis_int(w, "XGROUP DESTROY %s %s",
+                               w->topo.inbound_stream,
+                               w->topo.worker_group), 1);
+    /* Wakes the reader, whose next read script meets NOGROUP. */
+    publish(w, "g", "lost", 1, NULL);
+    WAIT(group_exists, w, in, 0);
+    publish(w, "g", "after", 1, NULL);
+    WAITS(seen_content, w, "after");
+    sg_inbound_consumer_free(in);
+}
+
+/*
+ * SG_ORDER_QUEUES=0 (knobs.order_queues = 0): the reader blocks in a plain
+ * XREADGROUP and no queue is kept; on (the default) it blocks in XREAD
+ * (SG-IN-001, SG-IN-023).
+ */
+static void test_order_queues_can_be_switched_off(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *in;
+
+    in = engine(w, "worker-ordered1");
+    WAITS(blocked_in, w, "xread");
+    sg_inbound_consumer_free(in);
+    w->knobs.order_queues = 0;
+    w->mode = MODE_HOLD;
+    in = engine(w, "worker-plain01");
+    WAITS(blocked_in, w, "xreadgroup");
+    publish(w, "off", "m", 1, NULL);
+    WAIT(seen_at_least, w, in, 1);
+    assert_int_equal(queue_keys(w), 0);
+    sg_job_finish(w->held[0], SG_JOB_OK);
+    w->nheld = 0;
+    WAIT(handled_at_least, w, in, 1);
+    sg_inbound_consumer_free(in);
+}
+
+/*
+ * SG-IN-005, SG-IN-024: entries of one channel handled by one consumer
+ * with order queues still run in stream order, across many channels and
+ * two consumers sharing the group.
+ */
+static void test_order_two_consumers_many_channels(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *a, *b;
+    int i, c, last[8];
+
+    w->knobs.read_count = 3;
+    a = engine(w, "worker-many-a");
+    b = engine(w, "worker-many-b");
+    for (i = 0; i < 120; i++) {
+        char ch[8], content[16];
+
+        snprintf(ch, sizeof ch, "m%d", i % 8);
+        snprintf(content, sizeof content, "%d", i / 8);
+        publish(w, ch, content, 1, NULL);
+    }
+    WAIT(seen_at_least, w, NULL, 120);
+    for (c = 0; c < 8; c++)
+        last[c] = -1;
+    for (i = 0; i < w->nseen; i++) {
+        int k = w->seen[i].channel[1] - '0';
+        int n = atoi(w->seen[i].content);
+
+        assert_int_equal(n, last[k] + 1);
+        last[k] = n;
+    }
+    WAIT(pending_is, w, NULL, 0);
+    WAIT(no_queue_keys, w, NULL, 0);
+    sg_inbound_consumer_free(b);
+    sg_inbound_consumer_free(a);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_order_two_consumers_keep_channel_order),
+        T(test_order_freed_lock_goes_to_the_older_entry),
+        T(test_order_stale_head_is_skipped),
+        T(test_order_queues_empty_after_all_end),
+        T(test_order_malformed_entry_leaves_no_queue_entry),
+        T(test_order_passive_entries_are_not_queued),
+        T(test_order_read_script_recovers_from_nogroup),
+        T(test_order_queues_can_be_switched_off),
+        T(test_order_two_consumers_many_channels),
+    };
+#undef T
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
