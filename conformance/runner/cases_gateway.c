@@ -1003,6 +1003,75 @@ static int g_stale(sgc_ctx *c)
     return 0;
 }
 
+/*
+ * Entries trimmed away while pending at a dead gateway: the sweep reports
+ * them deleted, the implementation drops their claim-attempt fields and
+ * goes on (SG-CLAIM-003).
+ */
+static int g_trimmed(sgc_ctx *c)
+{
+    redisReply *r = sgc_cmd(c, "XGROUP CREATE %s %s $ MKSTREAM",
+                            c->n.outbound, c->n.gateway_group);
+    if (r)
+        freeReplyObject(r);
+    char tok[48], ids[5][64];
+    for (int i = 0; i < 5; i++) {
+        sgc_tok(c, tok, sizeof tok, "trim", i);
+        sgc_out o = { NULL, "trch", tok, "", NULL, NULL, NULL, 1,
+                      SGC_EXPECT_NONE };
+        if (sgc_publish_outbound(c, &o, ids[i]) != 0)
+            return -1;
+    }
+    r = sgc_cmd(c, "XREADGROUP GROUP %s sgc-dead COUNT 100 STREAMS %s >",
+                c->n.gateway_group, c->n.outbound);
+    if (r)
+        freeReplyObject(r);
+    for (int i = 0; i < 5; i++) {
+        r = sgc_cmd(c, "HSET %s %s 1", c->n.oattempts, ids[i]);
+        if (r)
+            freeReplyObject(r);
+    }
+    r = sgc_cmd(c, "XTRIM %s MAXLEN 0", c->n.outbound);
+    if (r)
+        freeReplyObject(r);
+    if (sgc_start_instance(c) < 0)
+        return -1;
+    /* Once the sweep met them, the pending list is empty. */
+    long long end = sgc_now_ms() + sgc_ms(c, 8000);
+    long long p = -1;
+    while (sgc_now_ms() < end) {
+        sgc_observe(c);
+        p = sgc_pending(c, c->n.outbound, c->n.gateway_group);
+        if (p == 0)
+            break;
+        sgc_sleep_ms(50);
+    }
+    r = sgc_cmd(c, "HLEN %s", c->n.oattempts);
+    long long h = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    sgc_check(c, "SG-CLAIM-003", p == 0 && h == 0,
+              "entries trimmed while pending: gone from the pending list "
+              "and from the claim-attempt hash, the sweep goes on",
+              "%lld still pending, %lld claim-attempt fields left", p, h);
+    char after[48];
+    sgc_tok(c, after, sizeof after, "aftertrim", 0);
+    sgc_out o = { NULL, "trch", after, "", NULL, NULL, NULL, 0, 0 };
+    if (sgc_publish_outbound(c, &o, NULL) != 0)
+        return -1;
+    int ok = sgc_wait(c, 10000, sgc_pred_delivered, after);
+    sgc_check(c, "SG-OUT-015", ok,
+              "the gateway keeps sending after its sweep met deleted "
+              "entries", "a later entry was not sent");
+    sgc_check(c, "SG-DLQ-004", sgc_count_kind(c, SGC_EV_DLQ) == 0,
+              "trimmed entries are not dead-lettered",
+              "%d dead letters", sgc_count_kind(c, SGC_EV_DLQ));
+    sgc_hcheck_opts op = gw_opts();
+    sgc_judge(c, &op, NULL);
+    sgc_gateway_endstate(c);
+    return 0;
+}
+
 static int group_exists(sgc_ctx *c, void *ud)
 {
     (void)ud;
@@ -1138,6 +1207,9 @@ const sgc_case sgc_gateway_cases[] = {
     G("gateway.claim.stale_consumer", "a dead gateway's entries reclaimed "
       "and sent once", "SG-OUT-015 SG-CLAIM-001 SG-CLAIM-004 SG-CLAIM-006 "
       "SG-CLAIM-008", NULL, 0, 0, 0, g_stale),
+    G("gateway.claim.trimmed_while_pending", "entries trimmed while "
+      "pending at a dead gateway", "SG-CLAIM-003 SG-OUT-015 SG-CLAIM-009 "
+      "SG-DLQ-004", NULL, 0, 0, 0, g_trimmed),
     G("gateway.redis.restart_empty", "Redis restarts without persistence",
       "SG-TOPO-008 SG-OUT-018", NULL, 1, 0, 0, g_restart),
     G("gateway.stop.sigterm", "SIGTERM mid-send: drain, exit 0",
