@@ -598,6 +598,35 @@ static void test_capture_live_bounded_by_count(void **state)
     sgt_run_free(&r);
 }
 
+/*
+ * SG-CAP-004: a paced replay (recorded pace scaled, by arrival time or by
+ * the IDs' time) adds the same entries as a fast one. No assertion on
+ * time: only the result is checked.
+ */
+static void test_replay_paced_is_exact(void **state)
+{
+    sgt_world *w = *state;
+    char path[320];
+    sgt_run r;
+
+    fill_bus(w);
+    snprintf(path, sizeof path, "%s/paced.sgcap", w->tmp);
+    capture_all(w, path);
+    r = sgt_sgctl(w, "replay", "--namespace", "p:", "--speed", "4", path,
+                  NULL);
+    assert_int_equal(r.rc, 0);
+    sgt_run_free(&r);
+    assert_streams_equal(w, INBOUND, "p:" INBOUND, 1);
+    r = sgt_sgctl(w, "replay", "--namespace", "q:", "--speed", "1000",
+                  "--timing", "id", "--no-progress", path, NULL);
+    assert_int_equal(r.rc, 0);
+    sgt_run_free(&r);
+    assert_streams_equal(w, OUT_DISCORD, "q:" OUT_DISCORD, 1);
+    r = sgt_sgctl(w, "replay", "--speed", "0", path, NULL);
+    assert_int_equal(r.rc, SGCTL_EXIT_USAGE);
+    sgt_run_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -624,6 +653,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_of_damaged_captures,
                                         sgt_setup, sgt_teardown),
         cmocka_unit_test_setup_teardown(test_capture_live_bounded_by_count,
+                                        sgt_setup, sgt_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_paced_is_exact,
                                         sgt_setup, sgt_teardown),
     };
 
