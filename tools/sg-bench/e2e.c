@@ -591,7 +591,7 @@ static long long redis_int(redisContext *c, const char *fmt, const char *a,
 static int publish(bench *b, redisContext *c, const sg_topology *topo,
                    unsigned long from, unsigned long to)
 {
-    char ch[32], num[16];
+    char ch[32], num[24];
     sg_envelope env;
     sg_error err;
     sg_buf buf;
