@@ -374,3 +374,37 @@ void sgc_gateway_endstate(sgc_ctx *c)
                        10000 };
     sgc_check_endstate(c, &e);
 }
+
+int sgc_hold_entries(sgc_ctx *c, const char *stream, const char *group,
+                     const char *who, const char *const *ids, int n,
+                     int ms)
+{
+    long long end = sgc_now_ms() + sgc_ms(c, ms), last = 0;
+    int taken = 0;
+    unsigned char *lost = calloc((size_t)n, 1);
+    while (sgc_now_ms() < end && lost) {
+        if (sgc_now_ms() - last >= sgc_ms(c, 250)) {
+            for (int i = 0; i < n; i++) {
+                if (lost[i])
+                    continue;
+                char owner[96];
+                sgc_owner_of(c, stream, group, ids[i], owner, sizeof owner);
+                if (strcmp(owner, who) != 0) {
+                    /* Not pending any more is acknowledged, not taken. */
+                    lost[i] = 1;
+                    taken += owner[0] != '\0';
+                    continue;
+                }
+                redisReply *r = sgc_cmd(c, "XCLAIM %s %s %s 0 %s JUSTID",
+                                        stream, group, who, ids[i]);
+                if (r)
+                    freeReplyObject(r);
+            }
+            last = sgc_now_ms();
+        }
+        sgc_observe(c);
+        sgc_sleep_ms(25);
+    }
+    free(lost);
+    return taken;
+}

@@ -67,4 +67,15 @@ void sgc_owner_of(sgc_ctx *c, const char *stream, const char *group,
 long long sgc_deliveries_of(sgc_ctx *c, const char *stream,
                             const char *group, const char *id);
 
+/*
+ * Plays a live consumer `who` holding the entries ids[0..n) for ms
+ * (scaled): refreshes their idle time every 250 ms (XCLAIM ... JUSTID) as
+ * long as they are still its own, observing meanwhile. Returns the number
+ * of entries that another consumer took from it (a reclaim of entries
+ * younger than the min-idle time).
+ */
+int sgc_hold_entries(sgc_ctx *c, const char *stream, const char *group,
+                     const char *who, const char *const *ids, int n,
+                     int ms);
+
 #endif /* SGC_CASES_H */

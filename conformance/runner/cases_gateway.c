@@ -1072,6 +1072,64 @@ static int g_trimmed(sgc_ctx *c)
     return 0;
 }
 
+/* SG-OUT-006: an entry claimed away while it waits behind a slow send of
+ * its channel is neither sent nor acknowledged. */
+static int g_stolen(sgc_ctx *c)
+{
+    char a[48], b[48], ida[64], idb[64];
+    sgc_tok(c, a, sizeof a, "gsteal", 1);
+    sgc_tok(c, b, sizeof b, "gsteal", 2);
+    sgc_out oa = { NULL, "gst", a, "", NULL, NULL, NULL, 0, 0 };
+    sgc_out ob = { NULL, "gst", b, "", NULL, NULL, NULL, 1,
+                   SGC_EXPECT_NONE };
+    if (sgc_publish_outbound(c, &oa, ida) || sgc_publish_outbound(c, &ob, idb))
+        return -1;
+    if (!sgc_wait(c, 10000, sgc_pred_effect, a))
+        return sgc_error(c, "no platform call within 10 s");
+    char owner[96];
+    long long end = sgc_now_ms() + sgc_ms(c, 1000);
+    do {
+        sgc_owner_of(c, c->n.outbound, c->n.gateway_group, idb, owner,
+                     sizeof owner);
+        if (owner[0])
+            break;
+        sgc_sleep_ms(20);
+    } while (sgc_now_ms() < end);
+    if (!owner[0]) {
+        sgc_info(c, "SG-OUT-006", "the implementation did not read the "
+                 "second entry during the first send: the case does not "
+                 "apply");
+        return sgc_skip(c, "no entry was queued behind a send");
+    }
+    redisReply *r = sgc_cmd(c, "XCLAIM %s %s sgc-thief 0 %s",
+                            c->n.outbound, c->n.gateway_group, idb);
+    if (r)
+        freeReplyObject(r);
+    const char *stolen[] = { idb };
+    int taken = sgc_hold_entries(c, c->n.outbound, c->n.gateway_group,
+                                 "sgc-thief", stolen, 1, 3000);
+    sgc_check(c, "SG-CLAIM-007", taken == 0,
+              "an entry kept young by a live consumer is not claimed",
+              "taken from the live consumer");
+    char ob2[96];
+    sgc_owner_of(c, c->n.outbound, c->n.gateway_group, idb, ob2,
+                 sizeof ob2);
+    int sends = sgc_history_count(&c->hist, SGC_EV_EFFECT, b);
+    sgc_check(c, "SG-OUT-006", sends == 0 && strcmp(ob2, "sgc-thief") == 0,
+              "an entry no longer its own is left alone: not sent, not "
+              "acknowledged", "%d sends; entry %s%s", sends,
+              ob2[0] ? "pending at " : "acknowledged", ob2);
+    r = sgc_cmd(c, "XACK %s %s %s", c->n.outbound, c->n.gateway_group, idb);
+    if (r)
+        freeReplyObject(r);
+    /* The claim key of b, if taken, was taken by the thief's turn: none
+     * should exist, since b was never begun. */
+    sgc_hcheck_opts o = gw_opts();
+    sgc_judge(c, &o, NULL);
+    sgc_gateway_endstate(c);
+    return 0;
+}
+
 static int group_exists(sgc_ctx *c, void *ud)
 {
     (void)ud;
@@ -1190,6 +1248,8 @@ const sgc_case sgc_gateway_cases[] = {
     G("gateway.burst.many_channels", "600 sends over 20 channels at once",
       "SG-OUT-001 SG-OUT-004 SG-OUT-010 SG-OUT-018 SG-LOCK-007", NULL, 0, 0,
       2, g_burst),
+    G("gateway.ownership.stolen", "an entry claimed away while queued is "
+      "left alone", "SG-OUT-006 SG-CLAIM-007", NULL, 1, 0, 1500, g_stolen),
     G("gateway.rpc.methods", "RPC replies, legacy names, no lock, missing "
       "reply_key", "SG-RPC-001 SG-RPC-002 SG-RPC-003 SG-RPC-004 SG-RPC-005 "
       "SG-RPC-006 SG-RPC-007 SG-RPC-008 SG-RPC-012 SG-OUT-003", NULL, 1, 0,

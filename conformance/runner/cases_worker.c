@@ -1207,6 +1207,88 @@ out:
     return rc;
 }
 
+/*
+ * Another consumer takes entries away (XCLAIM, as a sweep would): one
+ * while its handler runs, one while it waits behind its channel's lock.
+ * The first must not be acknowledged by the old owner (XACK is group-wide:
+ * only an ownership-checked acknowledgement leaves it pending at the new
+ * owner); the second must not be handled at all.
+ */
+static int w_stolen(sgc_ctx *c)
+{
+    char a[48], b[48], ida[64], idb[64];
+    sgc_tok(c, a, sizeof a, "steal", 1);
+    sgc_tok(c, b, sizeof b, "steal", 2);
+    if (sgc_llm_script(c, "{\"latency_ms\":1500,\"rules\":[]}") != 0)
+        return -1;
+    c->effect_ms = 1500;
+    sgc_msg mm[2] = { { "stc", a, 1, NULL, 1, SGC_EXPECT_ANY },
+                      { "stc", b, 1, NULL, 1, SGC_EXPECT_NONE } };
+    if (sgc_publish_inbound_many(c, mm, 2) != 0)
+        return -1;
+    snprintf(ida, sizeof ida, "%s", c->hist.v[c->hist.t[0].pub].entry_id);
+    snprintf(idb, sizeof idb, "%s", c->hist.v[c->hist.t[1].pub].entry_id);
+    if (!sgc_wait(c, 10000, sgc_pred_effect, a))
+        return sgc_error(c, "no LLM request within 10 s");
+    /* b must have been read by now (it waits behind a's lock). */
+    char owner[96];
+    long long end = sgc_now_ms() + sgc_ms(c, 1000);
+    do {
+        sgc_owner_of(c, c->n.inbound, c->n.worker_group, idb, owner,
+                     sizeof owner);
+        if (owner[0])
+            break;
+        sgc_sleep_ms(20);
+    } while (sgc_now_ms() < end);
+    int queued = owner[0] != '\0';
+    if (!queued)
+        sgc_info(c, "SG-IN-009", "the implementation did not read the "
+                 "second entry while the first was handled; only the "
+                 "first half of the case applies");
+    redisReply *r = sgc_cmd(c, "XCLAIM %s %s sgc-thief 0 %s %s",
+                            c->n.inbound, c->n.worker_group, ida,
+                            queued ? idb : ida);
+    if (r)
+        freeReplyObject(r);
+    /* The handler of a ends (1.5 s), then b's turn would come. The thief
+     * is alive: it keeps both entries young. */
+    const char *stolen[] = { ida, idb };
+    int taken = sgc_hold_entries(c, c->n.inbound, c->n.worker_group,
+                                 "sgc-thief", stolen, queued ? 2 : 1, 3500);
+    sgc_check(c, "SG-CLAIM-007", taken == 0,
+              "entries kept young by a live consumer are not claimed",
+              "%d taken from the live consumer", taken);
+    char oa[96], ob[96];
+    sgc_owner_of(c, c->n.inbound, c->n.worker_group, ida, oa, sizeof oa);
+    sgc_owner_of(c, c->n.inbound, c->n.worker_group, idb, ob, sizeof ob);
+    sgc_check(c, "SG-IN-011", strcmp(oa, "sgc-thief") == 0,
+              "an entry reclaimed by another consumer during its handling "
+              "is not acknowledged by the old owner",
+              "entry %s %s%s", ida, oa[0] ? "pending at " : "acknowledged",
+              oa);
+    int eb = sgc_history_count(&c->hist, SGC_EV_EFFECT, b);
+    if (queued)
+        sgc_check(c, "SG-IN-009", eb == 0 && strcmp(ob, "sgc-thief") == 0,
+                  "an entry owned by another consumer when its turn comes "
+                  "is neither handled nor acknowledged",
+                  "%d LLM requests for it; entry %s%s", eb,
+                  ob[0] ? "pending at " : "acknowledged", ob);
+    else
+        c->hist.v[c->hist.t[1].pub].n = SGC_EXPECT_ANY;
+    /* The thief finishes what it holds. */
+    r = sgc_cmd(c, "XACK %s %s %s %s", c->n.inbound, c->n.worker_group, ida,
+                idb);
+    if (r)
+        freeReplyObject(r);
+    sgc_llm_script(c, "{\"rules\":[]}");
+    c->effect_ms = 0;
+    sgc_hcheck_opts o = strict_opts();
+    o.order = 0;
+    sgc_judge(c, &o, NULL);
+    sgc_worker_endstate(c);
+    return 0;
+}
+
 static int group_exists(sgc_ctx *c, void *ud)
 {
     (void)ud;
@@ -1602,6 +1684,9 @@ const sgc_case sgc_worker_cases[] = {
     W("worker.pause.sigstop", "SIGSTOP past the lock TTL: the resumed "
       "handler is fenced", "SG-LOCK-002 SG-LOCK-004 SG-IN-009 SG-IN-011 "
       "SG-CLAIM-006", NULL, 2, 0, 0, w_sigstop),
+    W("worker.ownership.stolen", "entries claimed away mid-handling and "
+      "while queued", "SG-IN-009 SG-IN-011 SG-CLAIM-007", NULL, 1, 0, 0,
+      w_stolen),
     W("worker.lock.stranger", "a stranger holds the channel lock",
       "SG-IN-004 SG-LOCK-001 SG-LOCK-003 SG-LOCK-005", NULL, 1, 0, 0,
       w_stranger),
