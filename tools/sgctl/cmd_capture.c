@@ -216,7 +216,8 @@ int sgctl_cmd_capture(sgctl *c, int argc, char **argv)
     }
     if (progress < 0)
         progress = isatty(fileno(c->err));
-    sgctl_apply_namespace(c);
+    if ((rc = sgctl_apply_namespace(c, CMD)) != 0)
+        goto out;
     if ((rc = sgctl_connect(c, CMD)) != 0)
         goto out;
     if (streams.n == 0 && (rc = sgctl_bus_streams(c, CMD, 0, &streams)))

@@ -554,7 +554,8 @@ int sgctl_cmd_dlq(sgctl *c, int argc, char **argv)
             return SGCTL_EXIT_USAGE;
         }
     }
-    sgctl_apply_namespace(c);
+    if (sgctl_apply_namespace(c, CMD) != 0)
+        return SGCTL_EXIT_USAGE;
     d.fbuf = malloc(MAX_FIELDS * sizeof *d.fbuf);
     if (d.fbuf == NULL)
         return SGCTL_EXIT_FAIL;

@@ -472,7 +472,8 @@ int sgctl_cmd_info(sgctl *c, int argc, char **argv)
         sgctl_errorf(c, CMD, "unexpected argument '%s'", argv[optind]);
         return SGCTL_EXIT_USAGE;
     }
-    sgctl_apply_namespace(c);
+    if (sgctl_apply_namespace(c, CMD) != 0)
+        return SGCTL_EXIT_USAGE;
     if ((rc = sgctl_connect(c, CMD)) != 0)
         return rc;
     if ((rc = server_time_ms(c, &now)) != 0)

@@ -158,7 +158,8 @@ int sgctl_cmd_publish(sgctl *c, int argc, char **argv)
                      "(SG-FRAME-007)");
         return SGCTL_EXIT_USAGE;
     }
-    sgctl_apply_namespace(c);
+    if (sgctl_apply_namespace(c, CMD) != 0)
+        return SGCTL_EXIT_USAGE;
 
     /* Where it goes. */
     if (stream_opt != NULL) {

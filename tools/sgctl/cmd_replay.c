@@ -541,7 +541,10 @@ int sgctl_cmd_replay(sgctl *c, int argc, char **argv)
     }
     if (rp.progress < 0)
         rp.progress = isatty(fileno(c->err));
-    sgctl_apply_namespace(c);
+    if (sgctl_apply_namespace(c, CMD) != 0) {
+        sgctl_strv_free(&rp.only);
+        return SGCTL_EXIT_USAGE;
+    }
     f = fopen(rp.path, "rb");
     if (f == NULL) {
         sgctl_errorf(c, CMD, "cannot open %s: %s", rp.path,

@@ -331,7 +331,8 @@ int sgctl_cmd_tail(sgctl *c, int argc, char **argv)
             goto out;
         }
     }
-    sgctl_apply_namespace(c);
+    if ((rc = sgctl_apply_namespace(c, CMD)) != 0)
+        goto out;
     fbuf = malloc(MAX_FIELDS * sizeof *fbuf);
     if (fbuf == NULL) {
         rc = SGCTL_EXIT_FAIL;

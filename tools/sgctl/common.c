@@ -205,37 +205,47 @@ int sgctl_common_opt(sgctl *c, const char *cmd, int opt, const char *arg)
     }
 }
 
-static void prefix_name(char *name, const char *ns)
+static int prefix_name(sgctl *c, const char *cmd, char *name)
 {
     char tmp[SG_NAME_MAX + 1];
-    int n = snprintf(tmp, sizeof tmp, "%s%s", ns, name);
+    int n = snprintf(tmp, sizeof tmp, "%s%s", c->ns, name);
 
-    /* A name that does not fit keeps its tail cut; the limit is 255. */
-    if (n > 0)
-        memcpy(name, tmp, sizeof tmp);
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        sgctl_errorf(c, cmd, "--namespace: '%s' + '%s' is longer than %d "
+                     "bytes", c->ns, name, SG_NAME_MAX);
+        return -1;
+    }
+    memcpy(name, tmp, (size_t)n + 1);
+    return 0;
 }
 
-void sgctl_apply_namespace(sgctl *c)
+int sgctl_apply_namespace(sgctl *c, const char *cmd)
 {
     sg_topology *t = &c->topo;
+    char *names[13];
+    size_t i;
 
     if (c->ns[0] == '\0')
-        return;
+        return 0;
     /* Key names only: groups live inside streams, and pub/sub channels
        are not keys. */
-    prefix_name(t->inbound_stream, c->ns);
-    prefix_name(t->outbound_stream_prefix, c->ns);
-    prefix_name(t->tools_stream, c->ns);
-    prefix_name(t->tools_reply_stream_prefix, c->ns);
-    prefix_name(t->dlq_stream, c->ns);
-    prefix_name(t->leader_key, c->ns);
-    prefix_name(t->status_lease_key, c->ns);
-    prefix_name(t->lock_prefix, c->ns);
-    prefix_name(t->outbound_lock_prefix, c->ns);
-    prefix_name(t->outbound_claim_prefix, c->ns);
-    prefix_name(t->claim_attempts_key, c->ns);
-    prefix_name(t->outbound_claim_attempts_key, c->ns);
-    prefix_name(t->rpc_reply_prefix, c->ns);
+    names[0] = t->inbound_stream;
+    names[1] = t->outbound_stream_prefix;
+    names[2] = t->tools_stream;
+    names[3] = t->tools_reply_stream_prefix;
+    names[4] = t->dlq_stream;
+    names[5] = t->leader_key;
+    names[6] = t->status_lease_key;
+    names[7] = t->lock_prefix;
+    names[8] = t->outbound_lock_prefix;
+    names[9] = t->outbound_claim_prefix;
+    names[10] = t->claim_attempts_key;
+    names[11] = t->outbound_claim_attempts_key;
+    names[12] = t->rpc_reply_prefix;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (prefix_name(c, cmd, names[i]) != 0)
+            return SGCTL_EXIT_USAGE;
+    return 0;
 }
 
 int sgctl_bad_option(sgctl *c, const char *cmd, char **argv)

@@ -115,8 +115,11 @@ int sgctl_init(sgctl *c, FILE *out, FILE *err);
  */
 int sgctl_common_opt(sgctl *c, const char *cmd, int opt, const char *arg);
 
-/* Applies --namespace to the topology; call once after parsing. */
-void sgctl_apply_namespace(sgctl *c);
+/*
+ * Applies --namespace to the topology; call once after parsing. 0, or
+ * SGCTL_EXIT_USAGE (printed) when a name would exceed SG_NAME_MAX.
+ */
+int sgctl_apply_namespace(sgctl *c, const char *cmd);
 
 /* Reports an unknown option of getopt_long; returns SGCTL_EXIT_USAGE. */
 int sgctl_bad_option(sgctl *c, const char *cmd, char **argv);
