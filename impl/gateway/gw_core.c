@@ -32,6 +32,12 @@ struct gw {
     const sg_log *log;
     sg_conn *conn;
     sg_bus *bus;
+    /*
+     * Every Redis command this process sent: the command connection
+     * (bus, consumers' commands) and the connections made like it (each
+     * consumer's reader, RPC waits) add here (sg_conn_opts.sent_total).
+     */
+    uint64_t redis_sent;
     gw_platform *plat[GW_MAX_PLATFORMS];
     int nplat;
     struct evhttp *metrics_http;
@@ -381,6 +387,11 @@ void gw_metrics_render(gw *g, sg_buf *b)
     family(b, "sg_gateway_ready", "gauge",
            "1 while the consumers read and platforms take messages.");
     gw_buf_printf(b, "sg_gateway_ready %d\n", g->state == ST_RUNNING);
+    /* Counted once per command written, whichever connection wrote it. */
+    family(b, "sg_redis_commands_sent_total", "counter",
+           "Redis commands this process sent, over all its connections.");
+    gw_buf_printf(b, "sg_redis_commands_sent_total %llu\n",
+                  (unsigned long long)g->redis_sent);
 
 #define PER_PLATFORM(metric, type, help, expr)                              \
     do {                                                                    \
@@ -639,6 +650,7 @@ int gw_start(gw *g, char *err, size_t cap)
     co.port = g->cfg.redis_port;
     co.name = "commands";
     co.log = g->log;
+    co.sent_total = &g->redis_sent;
     sg_bus_opts_init(&bo);
     if (sg_conn_new(g->base, &co, &g->conn) != 0) {
         snprintf(err, cap, "cannot create the Redis connection");

@@ -6,6 +6,18 @@
  * curl_multi_socket_action() and then collect finished transfers. A
  * transfer's callback runs after it left the multi handle, so it may
  * start or cancel others.
+ *
+ * Throughput. The multi handle keeps up to max_connections connections
+ * alive, as many as calls may run at once, so that a steady stream of
+ * calls reuses them instead of opening (and leaving in TIME_WAIT) one
+ * connection per call. Finished requests go back to a bounded pool with
+ * their easy handle (curl_easy_reset) and their body and response
+ * buffers, and watched sockets keep their event in place: a call in the
+ * steady state allocates next to nothing here.
+ *
+ * Memory. libcurl's global set-up (OpenSSL's above all) maps a few MB of
+ * library pages; it is done at the first request, not at start, so a
+ * gateway that never calls a webhook (webchat, console) never pays it.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -14,6 +26,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include "gw_curl.h"
 
@@ -21,17 +34,18 @@ typedef struct sock {
     struct sock *next, *prev;
     gw_curl *c;
     curl_socket_t fd;
-    struct event *ev;
+    int armed;                  /* ev is added */
+    struct event ev;
 } sock;
 
 struct gw_curl_req {
-    gw_curl_req *next, *prev;
+    gw_curl_req *next, *prev;   /* in flight, or the pool (next only) */
     gw_curl *c;
     CURL *easy;
-    struct curl_slist *headers;
     char *body;
+    size_t body_cap;
     char *resp;
-    size_t resp_len;
+    size_t resp_len, resp_cap;
     char errbuf[CURL_ERROR_SIZE];
     gw_curl_done_fn *done;
     void *ud;
@@ -41,20 +55,41 @@ struct gw_curl {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
-    gw_curl_req *reqs;
+    struct curl_slist *json_headers; /* built once, shared by every POST */
+    gw_curl_req *reqs;          /* in flight */
+    gw_curl_req *idle;          /* the pool */
+    size_t nidle;
     sock *socks;
+    sock *spare;                /* freed sock records, for reuse */
+    size_t nspare;
     size_t pending;
+    long max_conns;
+    uint64_t requests;
+    uint64_t connects;
 };
 
 static void check_done(gw_curl *c);
 
-static void req_free(gw_curl_req *r)
+static int global_done;         /* curl_global_init() succeeded */
+
+/* Bodies and responses kept in a pooled request up to this capacity. */
+#define KEEP_BUF (16 * 1024)
+
+static void req_destroy(gw_curl_req *r)
+{
+    if (r->easy != NULL)
+        curl_easy_cleanup(r->easy);
+    free(r->body);
+    free(r->resp);
+    free(r);
+}
+
+/* Off the in-flight list and into the pool (or freed when it is full). */
+static void req_release(gw_curl_req *r)
 {
     gw_curl *c = r->c;
 
     curl_multi_remove_handle(c->multi, r->easy);
-    curl_easy_cleanup(r->easy);
-    curl_slist_free_all(r->headers);
     if (r->prev != NULL)
         r->prev->next = r->next;
     else
@@ -62,9 +97,28 @@ static void req_free(gw_curl_req *r)
     if (r->next != NULL)
         r->next->prev = r->prev;
     c->pending--;
-    free(r->body);
-    free(r->resp);
-    free(r);
+    if (c->nidle >= (size_t)c->max_conns) {
+        req_destroy(r);
+        return;
+    }
+    curl_easy_reset(r->easy);
+    if (r->body_cap > KEEP_BUF) {
+        free(r->body);
+        r->body = NULL;
+        r->body_cap = 0;
+    }
+    if (r->resp_cap > KEEP_BUF) {
+        free(r->resp);
+        r->resp = NULL;
+        r->resp_cap = 0;
+    }
+    r->resp_len = 0;
+    r->done = NULL;
+    r->ud = NULL;
+    r->prev = NULL;
+    r->next = c->idle;
+    c->idle = r;
+    c->nidle++;
 }
 
 static void on_event(evutil_socket_t fd, short what, void *arg)
@@ -95,14 +149,22 @@ static void sock_free(sock *s)
 {
     gw_curl *c = s->c;
 
-    event_free(s->ev);
+    if (s->armed)
+        event_del(&s->ev);
+    s->armed = 0;
     if (s->prev != NULL)
         s->prev->next = s->next;
     else
         c->socks = s->next;
     if (s->next != NULL)
         s->next->prev = s->prev;
-    free(s);
+    if (c->nspare < (size_t)c->max_conns) {
+        s->next = c->spare;
+        c->spare = s;
+        c->nspare++;
+    } else {
+        free(s);
+    }
 }
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
@@ -121,9 +183,16 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
         return 0;
     }
     if (s == NULL) {
-        s = calloc(1, sizeof *s);
-        if (s == NULL)
-            return -1;
+        if (c->spare != NULL) {
+            s = c->spare;
+            c->spare = s->next;
+            c->nspare--;
+            memset(s, 0, sizeof *s);
+        } else {
+            s = calloc(1, sizeof *s);
+            if (s == NULL)
+                return -1;
+        }
         s->c = c;
         s->fd = fd;
         s->next = c->socks;
@@ -131,18 +200,19 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
             c->socks->prev = s;
         c->socks = s;
         curl_multi_assign(c->multi, fd, s);
-    } else if (s->ev != NULL) {
-        event_free(s->ev);
-        s->ev = NULL;
+    } else if (s->armed) {
+        event_del(&s->ev);
+        s->armed = 0;
     }
     kind = EV_PERSIST;
     if (what & CURL_POLL_IN)
         kind |= EV_READ;
     if (what & CURL_POLL_OUT)
         kind |= EV_WRITE;
-    s->ev = event_new(c->base, fd, kind, on_event, c);
-    if (s->ev == NULL || event_add(s->ev, NULL) != 0)
+    if (event_assign(&s->ev, c->base, fd, kind, on_event, c) != 0 ||
+        event_add(&s->ev, NULL) != 0)
         return -1;
+    s->armed = 1;
     return 0;
 }
 
@@ -169,43 +239,54 @@ static void check_done(gw_curl *c)
 
     while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
         gw_curl_req *r = NULL;
-        long status = 0;
+        long status = 0, connects = 0;
         const char *error = NULL;
+        CURLcode result;
 
         if (m->msg != CURLMSG_DONE)
             continue;
+        result = m->data.result;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         if (r == NULL)
             continue;
-        if (m->data.result == CURLE_OK) {
+        if (curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects) ==
+                CURLE_OK && connects > 0)
+            c->connects += (uint64_t)connects;
+        if (result == CURLE_OK) {
             curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
         } else {
             error = r->errbuf[0] != '\0' ? r->errbuf
-                                         : curl_easy_strerror(m->data.result);
+                                         : curl_easy_strerror(result);
         }
         /* Off the multi handle before the callback, which may free it. */
         curl_multi_remove_handle(c->multi, r->easy);
         if (r->done != NULL)
             r->done(r->ud, error, status, r->resp != NULL ? r->resp : "",
                     r->resp_len);
-        req_free(r);
+        req_release(r);
     }
 }
 
 static size_t on_write(char *ptr, size_t size, size_t n, void *ud)
 {
     gw_curl_req *r = ud;
-    size_t len = size * n, room;
+    size_t len = size * n, room, cap;
     char *p;
 
     room = GW_CURL_MAX_RESPONSE - r->resp_len;
     if (len > room)
         len = room;           /* keep what fits; the rest is dropped */
     if (len > 0) {
-        p = realloc(r->resp, r->resp_len + len + 1);
-        if (p == NULL)
-            return 0;
-        r->resp = p;
+        if (r->resp_len + len + 1 > r->resp_cap) {
+            cap = r->resp_cap != 0 ? r->resp_cap : 256;
+            while (cap < r->resp_len + len + 1)
+                cap *= 2;
+            p = realloc(r->resp, cap);
+            if (p == NULL)
+                return 0;
+            r->resp = p;
+            r->resp_cap = cap;
+        }
         memcpy(r->resp + r->resp_len, ptr, len);
         r->resp_len += len;
         r->resp[r->resp_len] = '\0';
@@ -220,95 +301,194 @@ gw_curl *gw_curl_new(struct event_base *base)
     if (c == NULL)
         return NULL;
     c->base = base;
-    c->multi = curl_multi_init();
+    c->max_conns = GW_CURL_DEFAULT_CONNECTIONS;
     c->timer = evtimer_new(base, on_timer, c);
-    if (c->multi == NULL || c->timer == NULL) {
-        if (c->multi != NULL)
-            curl_multi_cleanup(c->multi);
-        if (c->timer != NULL)
-            event_free(c->timer);
+    if (c->timer == NULL) {
         free(c);
         return NULL;
     }
+    return c;
+}
+
+/* The multi handle, made at the first request. 0, or -1. */
+static int ensure_multi(gw_curl *c)
+{
+    struct curl_slist *h;
+
+    if (c->multi != NULL)
+        return 0;
+    if (!global_done) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return -1;
+        global_done = 1;
+    }
+    if (c->json_headers == NULL) {
+        h = curl_slist_append(NULL, "Content-Type: application/json");
+        if (h == NULL)
+            return -1;
+        /* No "Expect: 100-continue" round trip for big bodies. */
+        c->json_headers = curl_slist_append(h, "Expect:");
+        if (c->json_headers == NULL) {
+            curl_slist_free_all(h);
+            return -1;
+        }
+    }
+    c->multi = curl_multi_init();
+    if (c->multi == NULL)
+        return -1;
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timeout);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 16L);
-    return c;
+    gw_curl_set_max_connections(c, c->max_conns);
+    return 0;
+}
+
+void gw_curl_global_cleanup(void)
+{
+    if (global_done)
+        curl_global_cleanup();
+    global_done = 0;
+}
+
+void gw_curl_set_max_connections(gw_curl *c, long n)
+{
+    if (n < GW_CURL_MIN_CONNECTIONS)
+        n = GW_CURL_MIN_CONNECTIONS;
+    if (n > GW_CURL_MAX_CONNECTIONS)
+        n = GW_CURL_MAX_CONNECTIONS;
+    c->max_conns = n;
+    if (c->multi == NULL)
+        return;                 /* applied when it is made */
+    /*
+     * The cache holds as many idle connections as calls may run at once;
+     * one host gets no more, further calls wait in the multi handle for
+     * a connection to come free.
+     */
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, n);
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, n);
 }
 
 void gw_curl_free(gw_curl *c)
 {
     if (c == NULL)
         return;
-    while (c->reqs != NULL)
-        req_free(c->reqs);
-    curl_multi_cleanup(c->multi);
-    while (c->socks != NULL)
-        sock_free(c->socks);
+    while (c->reqs != NULL) {
+        gw_curl_req *r = c->reqs;
+
+        curl_multi_remove_handle(c->multi, r->easy);
+        c->reqs = r->next;
+        req_destroy(r);
+    }
+    while (c->idle != NULL) {
+        gw_curl_req *r = c->idle;
+
+        c->idle = r->next;
+        req_destroy(r);
+    }
+    if (c->multi != NULL)
+        curl_multi_cleanup(c->multi);
+    while (c->socks != NULL) {
+        sock *s = c->socks;
+
+        if (s->armed)
+            event_del(&s->ev);
+        c->socks = s->next;
+        free(s);
+    }
+    while (c->spare != NULL) {
+        sock *s = c->spare;
+
+        c->spare = s->next;
+        free(s);
+    }
+    curl_slist_free_all(c->json_headers);
     event_free(c->timer);
     free(c);
+}
+
+/* A pooled request, or a new one; NULL when out of memory. */
+static gw_curl_req *req_get(gw_curl *c)
+{
+    gw_curl_req *r = c->idle;
+
+    if (r != NULL) {
+        c->idle = r->next;
+        c->nidle--;
+        r->next = NULL;
+        r->errbuf[0] = '\0';
+        return r;
+    }
+    r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->c = c;
+    r->easy = curl_easy_init();
+    if (r->easy == NULL) {
+        free(r);
+        return NULL;
+    }
+    return r;
 }
 
 int gw_curl_request(gw_curl *c, const char *method, const char *url,
                     const char *body, size_t len, long timeout_ms,
                     gw_curl_done_fn *done, void *ud, gw_curl_req **out)
 {
-    gw_curl_req *r = calloc(1, sizeof *r);
+    gw_curl_req *r;
+    CURL *e;
 
+    if (ensure_multi(c) != 0)
+        return -1;
+    r = req_get(c);
     if (r == NULL)
         return -1;
-    r->c = c;
+    e = r->easy;
     r->done = done;
     r->ud = ud;
-    r->easy = curl_easy_init();
-    if (r->easy == NULL) {
-        free(r);
-        return -1;
-    }
-    curl_easy_setopt(r->easy, CURLOPT_URL, url);
-    curl_easy_setopt(r->easy, CURLOPT_PRIVATE, (char *)r);
-    curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (strcmp(method, "POST") == 0) {
-        r->body = malloc(len + 1);
-        r->headers = curl_slist_append(NULL,
-                                       "Content-Type: application/json");
-        if (r->body == NULL || r->headers == NULL) {
-            curl_easy_cleanup(r->easy);
-            curl_slist_free_all(r->headers);
-            free(r->body);
-            free(r);
+    r->resp_len = 0;
+    if (strcmp(method, "POST") == 0 && len + 1 > r->body_cap) {
+        char *p = realloc(r->body, len + 1);
+
+        if (p == NULL) {
+            req_destroy(r);
             return -1;
         }
+        r->body = p;
+        r->body_cap = len + 1;
+    }
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (strcmp(method, "POST") == 0) {
         if (len > 0)
             memcpy(r->body, body, len);
         r->body[len] = '\0';
-        /* No "Expect: 100-continue" round trip for big bodies. */
-        r->headers = curl_slist_append(r->headers, "Expect:");
-        curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
-        curl_easy_setopt(r->easy, CURLOPT_POST, 1L);
-        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
-        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)len);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->json_headers);
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     }
+    r->prev = NULL;
     r->next = c->reqs;
     if (c->reqs != NULL)
         c->reqs->prev = r;
     c->reqs = r;
     c->pending++;
-    if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
+    c->requests++;
+    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
         r->done = NULL;
-        req_free(r);
+        req_release(r);
         return -1;
     }
     if (out != NULL)
@@ -319,10 +499,20 @@ int gw_curl_request(gw_curl *c, const char *method, const char *url,
 void gw_curl_cancel(gw_curl_req *r)
 {
     if (r != NULL)
-        req_free(r);
+        req_release(r);
 }
 
 size_t gw_curl_pending(const gw_curl *c)
 {
     return c->pending;
+}
+
+uint64_t gw_curl_requests(const gw_curl *c)
+{
+    return c->requests;
+}
+
+uint64_t gw_curl_connections(const gw_curl *c)
+{
+    return c->connects;
 }

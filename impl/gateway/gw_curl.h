@@ -2,12 +2,15 @@
  * gw_curl.h: HTTP POSTs through libcurl's multi interface driven by a
  * libevent loop (curl_multi_socket_action with one event per socket and
  * one timer), so many requests are in flight at once without threads.
- * Connections are kept alive and reused by the multi handle.
+ * Connections are kept alive and reused by the multi handle: it keeps as
+ * many as calls may run at once (gw_curl_set_max_connections()), so a
+ * steady stream of calls opens no new ones.
  */
 #ifndef GW_CURL_H
 #define GW_CURL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 
@@ -17,6 +20,11 @@ typedef struct gw_curl_req gw_curl_req;
 /* Largest response body kept; the rest is dropped (and flagged). */
 #define GW_CURL_MAX_RESPONSE (64 * 1024)
 
+/* Connections kept alive (and per host), and its bounds. */
+#define GW_CURL_DEFAULT_CONNECTIONS 64L
+#define GW_CURL_MIN_CONNECTIONS 16L
+#define GW_CURL_MAX_CONNECTIONS 256L
+
 /*
  * A request's outcome: error NULL and the HTTP status with the body
  * (NUL-terminated, cut at GW_CURL_MAX_RESPONSE), or error set (connection
@@ -25,8 +33,24 @@ typedef struct gw_curl_req gw_curl_req;
 typedef void gw_curl_done_fn(void *ud, const char *error, long status,
                              const char *body, size_t len);
 
-/* NULL on failure. */
+/*
+ * NULL on failure. libcurl itself (curl_global_init(), the multi handle)
+ * is set up at the first request.
+ */
 gw_curl *gw_curl_new(struct event_base *base);
+
+/*
+ * curl_global_cleanup() when a request ever set libcurl up; for the end
+ * of main, after every gw_curl is freed.
+ */
+void gw_curl_global_cleanup(void);
+
+/*
+ * At most n connections (clamped to GW_CURL_MIN_CONNECTIONS..
+ * GW_CURL_MAX_CONNECTIONS) open at once, each kept alive for reuse; a
+ * request beyond them waits in the multi handle for one to come free.
+ */
+void gw_curl_set_max_connections(gw_curl *c, long n);
 
 /* Cancels every request (no callbacks) and frees. NULL is a no-op. */
 void gw_curl_free(gw_curl *c);
@@ -45,5 +69,9 @@ void gw_curl_cancel(gw_curl_req *r);
 
 /* Requests in flight. */
 size_t gw_curl_pending(const gw_curl *c);
+
+/* Requests started, and connections opened for them (the rest reused). */
+uint64_t gw_curl_requests(const gw_curl *c);
+uint64_t gw_curl_connections(const gw_curl *c);
 
 #endif /* GW_CURL_H */

@@ -423,6 +423,13 @@ static int hp_open(gw_platform *p, char *err, size_t cap)
         snprintf(err, cap, "cannot set up libcurl");
         return -1;
     }
+    /*
+     * One call per channel at a time (the outbound lock), at most
+     * SG_MAX_IN_FLIGHT at once: a connection kept for each, so calls
+     * reuse them instead of opening one each.
+     */
+    gw_curl_set_max_connections(h->curl,
+                                gw_cfg(p->gw)->knobs.max_in_flight);
     return gw_http_listen(gw_base(p->gw), &gw_cfg(p->gw)->http, on_request,
                           h, &h->http, &h->port, err, cap);
 }
@@ -473,6 +480,19 @@ static void hp_metrics(gw_platform *p, sg_buf *b)
                   "sg_gateway_http_calls_in_flight gauge\n"
                   "sg_gateway_http_calls_in_flight{platform=\"http\"} %zu\n",
                   h->curl != NULL ? gw_curl_pending(h->curl) : (size_t)0);
+    gw_buf_printf(b, "# HELP sg_gateway_http_calls_total Webhook calls "
+                  "started.\n# TYPE sg_gateway_http_calls_total counter\n"
+                  "sg_gateway_http_calls_total{platform=\"http\"} %llu\n",
+                  (unsigned long long)(h->curl != NULL
+                                           ? gw_curl_requests(h->curl) : 0));
+    gw_buf_printf(b, "# HELP sg_gateway_http_connections_total Connections "
+                  "opened to the webhook (the other calls reused one).\n"
+                  "# TYPE sg_gateway_http_connections_total counter\n"
+                  "sg_gateway_http_connections_total{platform=\"http\"} "
+                  "%llu\n",
+                  (unsigned long long)(h->curl != NULL
+                                           ? gw_curl_connections(h->curl)
+                                           : 0));
 }
 
 static int hp_port(gw_platform *p)

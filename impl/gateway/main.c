@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <event2/event.h>
 
 #include "gw.h"
+#include "gw_curl.h"
 
 #define PROG "sg-gateway"
 #define VERSION "0.1.0"
@@ -128,10 +128,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, PROG ": libcurl did not initialise\n");
-        return 1;
-    }
+    /* libcurl is set up by the first webhook call (gw_curl.c). */
     memset(&a, 0, sizeof a);
     memset(&o, 0, sizeof o);
     o.prog = PROG;
@@ -166,6 +163,6 @@ out:
     gw_free(a.g);
     if (a.base != NULL)
         event_base_free(a.base);
-    curl_global_cleanup();
+    gw_curl_global_cleanup();
     return rc;
 }

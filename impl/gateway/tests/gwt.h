@@ -206,6 +206,7 @@ static inline void gwt_close(gwt *w)
     if (w->base != NULL)
         event_base_free(w->base);
     sgt_redis_stop(&w->redis);
+    gw_curl_global_cleanup();
     curl_global_cleanup();
 }
 

@@ -17,7 +17,11 @@
  *     400 with the codec's reason and path (SG-ENV-001, SG-INENV-004);
  *     Redis away is 503;
  *   - fetch_channel_history answers from the record of inbound and sent
- *     messages (SG-RPC-002, SG-RPC-005).
+ *     messages (SG-RPC-002, SG-RPC-005);
+ *   - /metrics counts every Redis command the process sent
+ *     (sg_redis_commands_sent_total: at least what the consumer and the
+ *     publishes sent, moving with the work) and the webhook's
+ *     connections, reused across calls (keep-alive).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -418,6 +422,93 @@ static int unhealthy(void *arg)
 }
 
 /* Last: it stops Redis. */
+/* The value of the first line starting with `name `; -1: none. */
+static long long metric_value(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    const char *at = text;
+
+    while (at != NULL && *at != '\0') {
+        if (strncmp(at, name, n) == 0 && at[n] == ' ')
+            return strtoll(at + n + 1, NULL, 10);
+        at = strchr(at, '\n');
+        if (at != NULL)
+            at++;
+    }
+    return -1;
+}
+
+static void scrape(world *x, char *out, size_t cap)
+{
+    gwt_http h;
+    char url[128];
+
+    gwt_url(url, sizeof url, gw_metrics_port(x->w.g), "/metrics");
+    gwt_request(&x->w, &h, "GET", url, NULL);
+    assert_int_equal(h.status, 200);
+    snprintf(out, cap, "%s", h.body);
+}
+
+static void test_http_metrics_count_redis_commands_and_connections(
+    void **state)
+{
+    static char m0[65536], m1[65536];
+    world *x = *state;
+    gwt *w = &x->w;
+    gwt_http h;
+    sg_envelope env;
+    char url[128];
+    long long sent0, sent1, cons0, cons1, calls, conns;
+    int i;
+    cJSON *c;
+
+    scrape(x, m0, sizeof m0);
+    assert_non_null(strstr(m0, "# TYPE sg_redis_commands_sent_total "
+                               "counter\nsg_redis_commands_sent_total "));
+    sent0 = metric_value(m0, "sg_redis_commands_sent_total");
+    cons0 = metric_value(m0, "sg_gateway_redis_commands_total"
+                             "{platform=\"http\"}");
+    /* Provisioning and reading went through it already. */
+    assert_true(sent0 > 0);
+    assert_true(cons0 > 0 && cons0 <= sent0);
+
+    /* Work: three sends on one channel and one inbound publish. */
+    for (i = 0; i < 3; i++) {
+        gwt_message(&env, "h-count", "counted", NULL);
+        gwt_publish_out(w, "http", &env, NULL, 0);
+    }
+    c = wait_calls(x, "channel_id=h-count", 3);
+    cJSON_Delete(c);
+    gwt_url(url, sizeof url, gw_platform_port(w->g, GW_HTTP), "/messages");
+    gwt_request(w, &h, "POST", url, "{\"channel_id\":\"h-count\","
+                "\"content\":\"hi\"}");
+    assert_int_equal(h.status, 202);
+    cJSON_Delete(h.json);
+
+    scrape(x, m1, sizeof m1);
+    sent1 = metric_value(m1, "sg_redis_commands_sent_total");
+    cons1 = metric_value(m1, "sg_gateway_redis_commands_total"
+                             "{platform=\"http\"}");
+    /*
+     * Every command once: the consumer's (reads, acknowledgements,
+     * autoclaim) plus at least the XADD of the inbound publish, which
+     * the consumer does not send.
+     */
+    assert_true(cons1 > cons0);
+    assert_true(sent1 - sent0 >= (cons1 - cons0) + 1);
+    assert_true(cons1 < sent1);
+    /*
+     * Keep-alive: these calls and the earlier tests' (the mock answers
+     * HTTP/1.1) went over a few connections, far fewer than calls.
+     */
+    calls = metric_value(m1, "sg_gateway_http_calls_total"
+                             "{platform=\"http\"}");
+    conns = metric_value(m1, "sg_gateway_http_connections_total"
+                             "{platform=\"http\"}");
+    assert_true(calls >= 3);
+    assert_true(conns >= 1 && conns < calls);
+}
+
 static void test_http_inbound_redis_down_is_503(void **state)
 {
     world *x = *state;
@@ -446,6 +537,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_http_inbound_post_publishes),
         cmocka_unit_test(test_http_inbound_invalid_is_400_with_path),
         cmocka_unit_test(test_http_rpc_history_holds_inbound_and_sent),
+        cmocka_unit_test(
+            test_http_metrics_count_redis_commands_and_connections),
         cmocka_unit_test(test_http_inbound_redis_down_is_503),
     };
 

@@ -1,0 +1,280 @@
+/*
+ * The http platform's webhook client (gw_curl.c) keeps its connections
+ * alive: calls one after another use one connection, calls at once use
+ * at most one connection each and later rounds reuse them, and calls
+ * beyond the connection limit wait for a free connection instead of
+ * opening more. Counted on both sides: the client's own count
+ * (gw_curl_connections(), the sg_gateway_http_connections_total metric)
+ * and the connections a local evhttp server accepted.
+ *
+ * Also: pooled requests come back clean (a POST's body and headers do
+ * not leak into a later GET), and an error status reaches the callback.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "sgt_loop.h"
+
+#include "gw_curl.h"
+
+#define MAX_LIVE 512
+
+/* A local webhook: answers every request, counts its connections. */
+typedef struct server {
+    struct event_base *base;
+    struct evhttp *http;
+    int port;
+    struct evhttp_connection *live[MAX_LIVE];
+    int nlive;
+    int accepted;               /* connections seen */
+    int requests;
+    int posts_with_body;        /* POSTs whose body was "{...}" JSON */
+    int gets_with_body;         /* GETs carrying a body or JSON type */
+} server;
+
+typedef struct world {
+    server s;
+    gw_curl *c;
+    int done;
+    int ok;
+    long last_status;
+} world;
+
+static void on_conn_close(struct evhttp_connection *evcon, void *ud)
+{
+    server *s = ud;
+    int i;
+
+    for (i = 0; i < s->nlive; i++)
+        if (s->live[i] == evcon) {
+            s->live[i] = s->live[--s->nlive];
+            return;
+        }
+}
+
+static void on_request(struct evhttp_request *req, void *ud)
+{
+    server *s = ud;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    const char *type = evhttp_find_header(evhttp_request_get_input_headers(
+                                              req), "Content-Type");
+    int i, seen = 0, status = 200;
+
+    for (i = 0; i < s->nlive; i++)
+        seen |= s->live[i] == evcon;
+    if (!seen) {
+        assert_true(s->nlive < MAX_LIVE);
+        s->live[s->nlive++] = evcon;
+        s->accepted++;
+        evhttp_connection_set_closecb(evcon, on_conn_close, s);
+    }
+    s->requests++;
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+        if (evbuffer_get_length(in) == 2 && type != NULL &&
+            strcmp(type, "application/json") == 0)
+            s->posts_with_body++;
+    } else if (evbuffer_get_length(in) > 0 || type != NULL) {
+        s->gets_with_body++;
+    }
+    if (strcmp(evhttp_request_get_uri(req), "/fail") == 0)
+        status = 500;
+    evbuffer_add_printf(evhttp_request_get_output_buffer(req),
+                        "{\"ok\":true}");
+    evhttp_send_reply(req, status, status == 200 ? "OK" : "Failed", NULL);
+}
+
+static int setup(void **state)
+{
+    static world w;
+    struct evhttp_bound_socket *bs;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+
+    memset(&w, 0, sizeof w);
+    w.s.base = event_base_new();
+    if (w.s.base == NULL)
+        return -1;
+    w.s.http = evhttp_new(w.s.base);
+    if (w.s.http == NULL)
+        return -1;
+    evhttp_set_gencb(w.s.http, on_request, &w.s);
+    bs = evhttp_bind_socket_with_handle(w.s.http, "127.0.0.1", 0);
+    if (bs == NULL ||
+        getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss,
+                    &sl) != 0)
+        return -1;
+    w.s.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    w.c = gw_curl_new(w.s.base);
+    if (w.c == NULL)
+        return -1;
+    *state = &w;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    world *w = *state;
+
+    gw_curl_free(w->c);
+    evhttp_free(w->s.http);
+    event_base_free(w->s.base);
+    gw_curl_global_cleanup();
+    return 0;
+}
+
+static void on_done(void *ud, const char *error, long status,
+                    const char *body, size_t len)
+{
+    world *w = ud;
+
+    w->done++;
+    w->last_status = status;
+    if (error == NULL && status == 200 && len == 11 &&
+        strcmp(body, "{\"ok\":true}") == 0)
+        w->ok++;
+}
+
+static int all_done(void *arg)
+{
+    world *w = arg;
+
+    return gw_curl_pending(w->c) == 0;
+}
+
+static void post(world *w, const char *path)
+{
+    char url[128];
+
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", w->s.port, path);
+    assert_int_equal(gw_curl_request(w->c, "POST", url, "{}", 2, 10000,
+                                     on_done, w, NULL), 0);
+}
+
+static void wait_all(world *w)
+{
+    assert_true(sgt_loop_until(w->s.base, all_done, w, 60000));
+}
+
+static void reset_counts(world *w)
+{
+    w->done = w->ok = 0;
+    w->s.requests = w->s.posts_with_body = w->s.gets_with_body = 0;
+}
+
+static void test_gw_curl_sequential_calls_share_one_connection(void **state)
+{
+    world *w = *state;
+    uint64_t conns0 = gw_curl_connections(w->c);
+    int accepted0 = w->s.accepted, i;
+
+    reset_counts(w);
+    for (i = 0; i < 50; i++) {
+        post(w, "/hook");
+        wait_all(w);
+    }
+    assert_int_equal(w->ok, 50);
+    assert_int_equal(w->s.posts_with_body, 50);
+    /* Keep-alive: one connection for fifty calls, on both sides. */
+    assert_int_equal(w->s.accepted - accepted0, 1);
+    assert_int_equal(gw_curl_connections(w->c) - conns0, 1);
+}
+
+static void test_gw_curl_concurrent_calls_reuse_connections(void **state)
+{
+    world *w = *state;
+    int round, i, accepted0;
+    uint64_t conns0;
+
+    /* Settle: whatever the earlier test left is reused or closed. */
+    sgt_loop_for(w->s.base, 50);
+    accepted0 = w->s.accepted;
+    conns0 = gw_curl_connections(w->c);
+    reset_counts(w);
+    for (round = 0; round < 4; round++) {
+        for (i = 0; i < 40; i++)
+            post(w, "/hook");
+        wait_all(w);
+    }
+    assert_int_equal(w->ok, 160);
+    /*
+     * At most one connection per call in flight in the first round, and
+     * none new afterwards (the cache holds all of them).
+     */
+    assert_true(w->s.accepted - accepted0 <= 40);
+    assert_true(gw_curl_connections(w->c) - conns0 <= 40);
+    assert_int_equal((int)(gw_curl_connections(w->c) - conns0),
+                     w->s.accepted - accepted0);
+    assert_true(w->s.nlive <= 41);
+    assert_true(gw_curl_requests(w->c) >= 160);
+}
+
+static void test_gw_curl_limit_queues_calls_beyond_it(void **state)
+{
+    world *w = *state;
+    int i, accepted0;
+
+    gw_curl_set_max_connections(w->c, 16);
+    sgt_loop_for(w->s.base, 50);
+    accepted0 = w->s.accepted;
+    reset_counts(w);
+    for (i = 0; i < 64; i++)
+        post(w, "/hook");
+    wait_all(w);
+    assert_int_equal(w->ok, 64);
+    /* Never more than 16 open: a call waits for a free connection. */
+    assert_true(w->s.nlive <= 16 + 1);
+    assert_true(w->s.accepted - accepted0 <= 16);
+    gw_curl_set_max_connections(w->c, GW_CURL_DEFAULT_CONNECTIONS);
+}
+
+static void test_gw_curl_pooled_requests_come_back_clean(void **state)
+{
+    world *w = *state;
+    char url[128];
+
+    reset_counts(w);
+    post(w, "/hook");
+    wait_all(w);
+    post(w, "/fail");
+    wait_all(w);
+    assert_int_equal(w->last_status, 500);
+    /* A GET on a pooled handle carries no body or JSON header. */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/get", w->s.port);
+    assert_int_equal(gw_curl_request(w->c, "GET", url, NULL, 0, 10000,
+                                     on_done, w, NULL), 0);
+    wait_all(w);
+    assert_int_equal(w->last_status, 200);
+    assert_int_equal(w->s.posts_with_body, 2);
+    assert_int_equal(w->s.gets_with_body, 0);
+    assert_int_equal(w->ok, 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gw_curl_sequential_calls_share_one_connection),
+        cmocka_unit_test(test_gw_curl_concurrent_calls_reuse_connections),
+        cmocka_unit_test(test_gw_curl_limit_queues_calls_beyond_it),
+        cmocka_unit_test(test_gw_curl_pooled_requests_come_back_clean),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
