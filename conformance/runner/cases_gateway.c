@@ -19,7 +19,7 @@
 
 static sgc_hcheck_opts gw_opts(void)
 {
-    sgc_hcheck_opts o = { 1, 1, 1, 0, 0, 5 };
+    sgc_hcheck_opts o = { 1, 1, 1, 0, 0, 5, 0 };
     return o;
 }
 

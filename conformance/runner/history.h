@@ -107,6 +107,9 @@ typedef struct sgc_hcheck_opts {
     int reclaim;        /* a healthy entry is never redelivered */
     int dlq_ok;         /* dead-lettering an ONCE token is allowed */
     long long slack_ms; /* clock tolerance for after-ack and overlap */
+    int dup_same_key_ok;/* at-least-once: a token delivered again is fine
+                           when every delivery carries the same
+                           message_key (the gateway sends it once) */
 } sgc_hcheck_opts;
 
 /*

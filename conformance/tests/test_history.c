@@ -21,7 +21,7 @@
 
 static sgc_hcheck_opts all_checks(void)
 {
-    sgc_hcheck_opts o = { 1, 1, 1, 1, 0, 5 };
+    sgc_hcheck_opts o = { 1, 1, 1, 1, 0, 5, 0 };
     return o;
 }
 
@@ -144,6 +144,31 @@ static void test_history_check_finds_duplicate(void **state)
     assert_int_equal(count_kind(a, n, SGC_AN_DUPLICATE), 1);
     /* The second execution came after the ack too. */
     assert_int_equal(count_kind(a, n, SGC_AN_AFTER_ACK), 2);
+    sgc_history_free(&h);
+}
+
+/* At-least-once: a redelivery with the same message_key is accepted, one
+ * with another key is not. */
+static void test_history_check_same_key_redelivery(void **state)
+{
+    (void)state;
+    sgc_history h;
+    sgc_history_init(&h);
+    pub(&h, 0, "a", "a1", "10-0", SGC_EXPECT_ONCE);
+    pub(&h, 1, "b", "b1", "10-1", SGC_EXPECT_ONCE);
+    deliver(&h, 10, "a", "a1", "k:a1");
+    deliver(&h, 20, "a", "a1", "k:a1");
+    deliver(&h, 30, "b", "b1", "k:b1");
+    sgc_hcheck_opts o = all_checks();
+    o.dup_same_key_ok = 1;
+    o.keys = 0;     /* a worker's stream may repeat a key */
+    sgc_anomaly a[8];
+    assert_int_equal(sgc_history_check(&h, &o, a, 8), 0);
+    deliver(&h, 40, "b", "b1", "k:other");
+    size_t n = sgc_history_check(&h, &o, a, 8);
+    assert_int_equal(n, 1);
+    assert_int_equal(a[0].kind, SGC_AN_DUPLICATE);
+    assert_string_equal(a[0].token, "b1");
     sgc_history_free(&h);
 }
 
@@ -331,6 +356,7 @@ int main(void)
         cmocka_unit_test(
             test_history_check_dead_letter_is_not_lost_but_flagged),
         cmocka_unit_test(test_history_check_finds_duplicate),
+        cmocka_unit_test(test_history_check_same_key_redelivery),
         cmocka_unit_test(test_history_check_finds_unexpected_delivery),
         cmocka_unit_test(test_history_check_finds_order_inversion),
         cmocka_unit_test(test_history_check_finds_overlap),
