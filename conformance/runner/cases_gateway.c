@@ -1165,6 +1165,37 @@ static int g_restart(sgc_ctx *c)
     return 0;
 }
 
+/* Redis (AOF) restarts while a send is in flight: the send's completion
+ * is settled after the reconnection, once; later sends go on. */
+static int g_restart_persist(sgc_ctx *c)
+{
+    char a[48], b[48];
+    sgc_tok(c, a, sizeof a, "inflight", 1);
+    sgc_tok(c, b, sizeof b, "after", 2);
+    sgc_out oa = { NULL, "pch", a, "", NULL, NULL, NULL, 0, 0 };
+    if (sgc_publish_outbound(c, &oa, NULL) != 0)
+        return -1;
+    if (!sgc_wait(c, 10000, sgc_pred_effect, a))
+        return sgc_error(c, "no platform call within 10 s");
+    if (sgc_redis_restart(c) != 0)
+        return -1;
+    sgc_wait(c, 20000, sgc_pred_delivered, a);
+    sgc_out ob = { NULL, "pch", b, "", NULL, NULL, NULL, 0, 0 };
+    if (sgc_publish_outbound(c, &ob, NULL) != 0)
+        return -1;
+    int ok = sgc_wait(c, 15000, sgc_pred_delivered, b);
+    sgc_check(c, "SG-OUT-018", ok,
+              "sends go on after a Redis restart", "a later entry was not "
+              "sent");
+    sgc_hcheck_opts o = gw_opts();
+    sgc_hmap m = { 0 };
+    m.lost = "SG-OUT-018";
+    m.dup = "SG-OUT-010";
+    sgc_judge(c, &o, &m);
+    sgc_gateway_endstate(c);
+    return 0;
+}
+
 static int g_sigterm(sgc_ctx *c)
 {
     char a[48], ida[64];
@@ -1272,6 +1303,9 @@ const sgc_case sgc_gateway_cases[] = {
       "SG-DLQ-004", NULL, 0, 0, 0, g_trimmed),
     G("gateway.redis.restart_empty", "Redis restarts without persistence",
       "SG-TOPO-008 SG-OUT-018", NULL, 1, 0, 0, g_restart),
+    G("gateway.redis.restart_persistent", "Redis (AOF) restarts during a "
+      "send", "SG-OUT-018 SG-OUT-010 SG-OPS-004", NULL, 1, 1, 1500,
+      g_restart_persist),
     G("gateway.stop.sigterm", "SIGTERM mid-send: drain, exit 0",
       "SG-OUT-018", NULL, 1, 0, 800, g_sigterm),
     G("gateway.config.bad_knob", "a knob that is not a positive integer "
