@@ -816,13 +816,60 @@ static void chan_wait(sg_consumer *e, sg__chan *ch)
     arm(ch->retry_ev, (uint64_t)delay);
 }
 
+/*
+ * Queues a job in its channel: at the end, or, with order queues, in ID
+ * order, so that an older entry (claimed after newer ones were read) goes
+ * before them and this consumer's own entries of a channel begin in
+ * stream order, as the order check expects of them (SG-IN-024).
+ */
+static void chan_insert(sg_consumer *e, sg__chan *ch, sg_job *job)
+{
+    sg_job **at = &ch->head;
+
+    job->state = J_QUEUED;
+    job->next = NULL;
+    if (ch->tail == NULL) {
+        ch->head = ch->tail = job;
+        return;
+    }
+    if (e->order == NULL || id_cmp(ch->tail->id, job->id) < 0) {
+        ch->tail->next = job;
+        ch->tail = job;
+        return;
+    }
+    while (*at != NULL && id_cmp((*at)->id, job->id) < 0)
+        at = &(*at)->next;
+    job->next = *at;
+    *at = job;
+    if (job->next == NULL)
+        ch->tail = job;
+}
+
 static void chan_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
     sg__chan *ch = arg;
     sg_consumer *e = ch->eng;
+    sg_job *older = ch->head;
 
     (void)fd;
     (void)what;
+    if (ch->active != NULL && ch->active->state == J_WAIT &&
+        e->order != NULL && older != NULL &&
+        id_cmp(older->id, ch->active->id) < 0) {
+        /*
+         * An older entry arrived (claimed) while the active one waited
+         * without having begun: the older one goes first, the other back
+         * into the queue (SG-IN-024 lets this consumer's own older entry
+         * pass, so it must not be left behind a newer one).
+         */
+        ch->head = older->next;
+        if (ch->head == NULL)
+            ch->tail = NULL;
+        chan_insert(e, ch, ch->active);
+        older->next = NULL;
+        older->state = J_WAIT;
+        ch->active = older;
+    }
     if (ch->active != NULL && ch->active->state == J_WAIT)
         begin_push(e, ch->active);
     else
@@ -924,29 +971,7 @@ static void admit(sg_consumer *e, sg_job *job)
             return;
         }
         job->chan = ch;
-        job->state = J_QUEUED;
-        job->next = NULL;
-        if (ch->tail == NULL) {
-            ch->head = ch->tail = job;
-        } else if (e->order == NULL || id_cmp(ch->tail->id, job->id) < 0) {
-            ch->tail->next = job;
-            ch->tail = job;
-        } else {
-            /*
-             * An older entry (claimed after newer ones were read) goes
-             * before them, so that this consumer's own entries of a
-             * channel begin in stream order, as the order queue expects
-             * (SG-IN-024).
-             */
-            sg_job **at = &ch->head;
-
-            while (*at != NULL && id_cmp((*at)->id, job->id) < 0)
-                at = &(*at)->next;
-            job->next = *at;
-            *at = job;
-            if (job->next == NULL)
-                ch->tail = job;
-        }
+        chan_insert(e, ch, job);
         if (ch->active == NULL)
             chan_advance(e, ch);
         return;

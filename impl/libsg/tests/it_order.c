@@ -542,6 +542,38 @@ static void test_order_stale_head_is_skipped(void **state)
 }
 
 /*
+ * SG-IN-005, SG-IN-024: e1 of a channel is pending at a consumer that went
+ * away (queued as its read script would have), e2 was read by A and waits
+ * behind it. A's sweep claims e1: A handles e1 first, then e2, although
+ * the order check lets A's own older entry pass.
+ */
+static void test_order_claimed_older_entry_goes_first(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *a;
+    char e1[32], e2[32], key[128];
+
+    queue_key(w, "z", key, sizeof key);
+    publish(w, "z", "first", 1, e1);
+    freeReplyObject(redisCommand(w->sync,
+                                 "XREADGROUP GROUP %s worker-gone COUNT 1 "
+                                 "STREAMS %s >",
+                                 w->topo.worker_group,
+                                 w->topo.inbound_stream));
+    freeReplyObject(redisCommand(w->sync, "RPUSH %s %s", key, e1));
+    publish(w, "z", "second", 1, e2);
+    w->knobs.autoclaim_min_idle_ms = 300;
+    a = engine(w, "worker-claim-a");
+    WAIT(seen_at_least, w, NULL, 2);
+    assert_string_equal(w->seen[0].id, e1);
+    assert_string_equal(w->seen[1].id, e2);
+    assert_int_equal(stats(a).claimed, 1);
+    WAIT(pending_is, w, NULL, 0);
+    WAIT(no_queue_keys, w, NULL, 0);
+    sg_inbound_consumer_free(a);
+}
+
+/*
  * SG-IN-025: after every entry ended (handled, failed on its last
  * delivery and dead-lettered), no order queue is left.
  */
@@ -734,6 +766,7 @@ int main(void)
         T(test_order_two_consumers_keep_channel_order),
         T(test_order_freed_lock_goes_to_the_older_entry),
         T(test_order_stale_head_is_skipped),
+        T(test_order_claimed_older_entry_goes_first),
         T(test_order_queues_empty_after_all_end),
         T(test_order_malformed_entry_leaves_no_queue_entry),
         T(test_order_passive_entries_are_not_queued),
