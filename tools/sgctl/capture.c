@@ -429,8 +429,11 @@ int sgcap_reader_next(sgcap_reader *r, sgcap_record *rec, sgcap_error *err)
         err->offset = 0;
         err->field[0] = err->msg[0] = '\0';
     }
+    /* Nothing fed yet: no buffer to point into. */
+    if (r->buf.data == NULL && r->state != ST_FAILED)
+        return 0;
     for (;;) {
-        p = r->buf.data + r->pos;
+        p = r->buf.data != NULL ? r->buf.data + r->pos : NULL;
         avail = r->buf.len - r->pos;
         off = r->base + r->pos;
         switch (r->state) {

@@ -488,7 +488,8 @@ int sgctl_scan_prefix(sgctl *c, const char *cmd, const char *prefix,
         }
         freeReplyObject(r);
     } while (strcmp(cursor, "0") != 0);
-    qsort(out->v + start, out->n - start, sizeof *out->v, str_cmp);
+    if (out->n > start)
+        qsort(out->v + start, out->n - start, sizeof *out->v, str_cmp);
     return 0;
 }
 
