@@ -280,9 +280,8 @@ int sgc_publish_inbound_many(sgc_ctx *c, const sgc_msg *m, size_t n)
                                    (const char *)data.data, "ts", ts,
                                    "trace_id", trace };
             size_t lens[12];
-            for (int a = 0; a < 12; a++)
-                lens[a] = strlen(argv[a]);
-            lens[7] = data.len;
+            for (int a = 0; a < 12; a++)    /* data is binary: no strlen */
+                lens[a] = a == 7 ? data.len : strlen(argv[a]);
             redisAppendCommandArgv(c->rc, 12, argv, lens);
             sg_buf_destroy(&data);
         }
