@@ -24,6 +24,12 @@
  * one channel never overlap across workers (SG-IN-004); passive entries run
  * without it (SG-IN-007). Rejected entries are dead-lettered with the
  * codec's reason and path (SG-IN-003).
+ *
+ * With knobs.order_queues (SG_ORDER_QUEUES, on by default), addressed
+ * entries also go through their channel's order queue
+ * `{SG_ORDER_PREFIX}:{channel_id}`, so that an entry does not begin while
+ * an older entry of its channel is pending at another worker that keeps
+ * queues too (SG-IN-006, SG-IN-023..025; see sg/consumer.h).
  */
 #ifndef SG_INBOUND_H
 #define SG_INBOUND_H
