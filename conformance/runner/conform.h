@@ -525,6 +525,15 @@ int sgc_write_html(const sgc_report *r, const sgc_reqs *reqs,
 /* Prints the coverage of the areas the runner grades. */
 void sgc_print_coverage(const sgc_reqs *reqs, FILE *out);
 
+/*
+ * The verdict of a case from its findings: SKIP or ERROR when the case
+ * says so, else FAIL for a missed MUST not listed in the IUT's xfail,
+ * NON-STRICT for a missed SHOULD, XFAIL when every miss is listed, INFO
+ * when nothing was graded, PASS otherwise.
+ */
+sgc_verdict sgc_verdict_of(const sgc_finding *f, int n, const sgc_iut *iut,
+                           int errored, int skipped);
+
 /* Runs one case against one IUT; fills res. */
 void sgc_run_case(const sgc_case *def, const sgc_iut *iut,
                   const sgc_opts *opts, const sgc_reqs *reqs, int serial,

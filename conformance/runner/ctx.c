@@ -687,6 +687,36 @@ static int has_all_caps(const sgc_case *def, const sgc_iut *iut,
     return 1;
 }
 
+sgc_verdict sgc_verdict_of(const sgc_finding *f, int n, const sgc_iut *iut,
+                           int errored, int skipped)
+{
+    if (skipped)
+        return SGC_SKIP;
+    if (errored)
+        return SGC_ERROR;
+    int must_fail = 0, should_fail = 0, xfailed = 0, graded = 0;
+    for (int i = 0; i < n; i++) {
+        if (f[i].info)
+            continue;
+        graded++;
+        if (f[i].ok)
+            continue;
+        if (iut && sgc_iut_xfail(iut, f[i].req))
+            xfailed++;
+        else if (f[i].must)
+            must_fail++;
+        else
+            should_fail++;
+    }
+    if (must_fail)
+        return SGC_FAIL;
+    if (should_fail)
+        return SGC_NONSTRICT;
+    if (xfailed)
+        return SGC_XFAIL;
+    return graded ? SGC_PASS : SGC_INFO;
+}
+
 void sgc_run_case(const sgc_case *def, const sgc_iut *iut,
                   const sgc_opts *opts, const sgc_reqs *reqs, int serial,
                   int rep, sgc_result *res)
@@ -757,38 +787,12 @@ void sgc_run_case(const sgc_case *def, const sgc_iut *iut,
     sgc_ctx_teardown(c);
 
     res->seconds = (double)(sgc_now_ms() - c->started_ms) / 1000.0;
-    int must_fail = 0, should_fail = 0, xfailed = 0, graded = 0;
-    for (int i = 0; i < c->nfindings; i++) {
-        sgc_finding *f = &c->findings[i];
-        if (f->info)
-            continue;
-        graded++;
-        if (f->ok)
-            continue;
-        if (sgc_iut_xfail(iut, f->req))
-            xfailed++;
-        else if (f->must)
-            must_fail++;
-        else
-            should_fail++;
-    }
-    if (c->skipped) {
-        res->verdict = SGC_SKIP;
+    res->verdict = sgc_verdict_of(c->findings, c->nfindings, iut,
+                                  c->errored, c->skipped);
+    if (c->skipped)
         snprintf(res->reason, sizeof res->reason, "%s", c->skip_reason);
-    } else if (c->errored) {
-        res->verdict = SGC_ERROR;
+    else if (c->errored)
         snprintf(res->reason, sizeof res->reason, "%s", c->error);
-    } else if (must_fail) {
-        res->verdict = SGC_FAIL;
-    } else if (should_fail) {
-        res->verdict = SGC_NONSTRICT;
-    } else if (xfailed) {
-        res->verdict = SGC_XFAIL;
-    } else if (graded == 0) {
-        res->verdict = SGC_INFO;
-    } else {
-        res->verdict = SGC_PASS;
-    }
     res->nfindings = c->nfindings;
     if (c->nfindings) {
         res->findings = malloc((size_t)c->nfindings * sizeof *res->findings);
