@@ -17,8 +17,12 @@
 
 #define CMD "info"
 
-/* How many dead letters are read to count them per origin. */
-#define DLQ_SCAN_MAX 100000
+/*
+ * How many dead letters are read, by default, to count them per origin
+ * and reason: each is read whole (its data may be large), so the count is
+ * bounded; --dlq-scan changes it, 0 turns it off.
+ */
+#define DLQ_SCAN_DEFAULT 10000
 /* How many lock keys are listed per prefix. */
 #define LOCKS_MAX 1000
 
@@ -32,7 +36,10 @@ static const char help[] =
     "lock holders (token, TTL) and the lease holders.\n\n"
     "Options:\n"
     "      --locks N        list at most N lock keys per prefix "
-    "(default 1000)\n\n" SGCTL_COMMON_HELP;
+    "(default 1000)\n"
+    "      --dlq-scan N     read at most N dead letters to count them per\n"
+    "                       origin and reason (default 10000; 0: none)\n\n"
+    SGCTL_COMMON_HELP;
 
 /* The value of `name` in a flat [k, v, k, v] reply, or NULL. */
 static const redisReply *kv(const redisReply *r, const char *name)
@@ -202,7 +209,8 @@ static void count_into(cJSON *o, const redisReply *v)
         cJSON_AddNumberToObject(o, name, 1);
 }
 
-static int dlq_info(sgctl *c, long long now, cJSON *root, cJSON *streams)
+static int dlq_info(sgctl *c, long long now, long long scan_max,
+                    cJSON *root, cJSON *streams)
 {
     const char *dlq = c->topo.dlq_stream;
     cJSON *dj = cJSON_AddObjectToObject(root, "dlq"), *by_origin,
@@ -221,8 +229,11 @@ static int dlq_info(sgctl *c, long long now, cJSON *root, cJSON *streams)
     by_origin = cJSON_AddObjectToObject(dj, "by_origin");
     by_reason = cJSON_AddObjectToObject(dj, "by_reason");
     cJSON_AddNullToObject(dj, "oldest_id");
-    while (scanned < DLQ_SCAN_MAX) {
-        r = sgctl_cmd(c, CMD, "XRANGE %s %s + COUNT 1000", dlq, start);
+    while (scanned < scan_max) {
+        long long page = scan_max - scanned < 100 ? scan_max - scanned : 100;
+
+        r = sgctl_cmd(c, CMD, "XRANGE %s %s + COUNT %lld", dlq, start,
+                      page);
         if (r == NULL)
             return SGCTL_EXIT_UNREACHABLE;
         if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
@@ -243,6 +254,19 @@ static int dlq_info(sgctl *c, long long now, cJSON *root, cJSON *streams)
         }
         snprintf(start, sizeof start, "(%s",
                  r->element[r->elements - 1]->element[0]->str);
+        freeReplyObject(r);
+    }
+    if (scanned == 0) {
+        /* Not counted: still name the oldest. */
+        r = sgctl_cmd(c, CMD, "XRANGE %s - + COUNT 1", dlq);
+        if (r == NULL)
+            return SGCTL_EXIT_UNREACHABLE;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+            cJSON_ReplaceItemInObject(dj, "oldest_id",
+                cJSON_CreateString(r->element[0]->element[0]->str));
+            cJSON_AddNumberToObject(dj, "oldest_age_ms",
+                (double)(now - id_ms(r->element[0]->element[0]->str)));
+        }
         freeReplyObject(r);
     }
     cJSON_AddNumberToObject(dj, "scanned", (double)scanned);
@@ -438,11 +462,12 @@ int sgctl_cmd_info(sgctl *c, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"locks", required_argument, NULL, 'L'},
+        {"dlq-scan", required_argument, NULL, 'D'},
         SGCTL_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}
     };
     sgctl_strv streams = {0};
-    long long max_locks = LOCKS_MAX, now;
+    long long max_locks = LOCKS_MAX, scan_max = DLQ_SCAN_DEFAULT, now;
     char source[300];
     cJSON *root = NULL, *sarr;
     size_t i;
@@ -450,6 +475,14 @@ int sgctl_cmd_info(sgctl *c, int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, SGCTL_COMMON_SHORTOPTS, opts,
                               NULL)) != -1) {
+        if (opt == 'D') {
+            if ((scan_max = sgctl_parse_count(optarg)) < 0) {
+                sgctl_errorf(c, CMD, "--dlq-scan: '%s' is not a count",
+                             optarg);
+                return SGCTL_EXIT_USAGE;
+            }
+            continue;
+        }
         if (opt == 'L') {
             if ((max_locks = sgctl_parse_count(optarg)) < 0) {
                 sgctl_errorf(c, CMD, "--locks: '%s' is not a count",
@@ -489,7 +522,7 @@ int sgctl_cmd_info(sgctl *c, int argc, char **argv)
     for (i = 0; rc == 0 && i < streams.n; i++)
         rc = stream_info(c, streams.v[i], now, sarr);
     if (rc == 0)
-        rc = dlq_info(c, now, root, sarr);
+        rc = dlq_info(c, now, scan_max, root, sarr);
     if (rc == 0)
         rc = locks_info(c, (size_t)max_locks, root);
     if (rc == 0)

@@ -177,9 +177,12 @@ static void print_readable(sgctl *c, const char *stream, const char *id,
             fputc(' ', f);
             sgctl_print_text(f, o->filename.ptr, o->filename.len, 64);
             fprintf(f, " (%zu bytes)", o->file_data.len);
-        } else {
+        } else if (o->type == SG_OUT_MESSAGE || o->type == SG_OUT_BUTTONS ||
+                   o->type == SG_OUT_PRESENCE) {
             fputs(": ", f);
             sgctl_print_text(f, o->text.ptr, o->text.len, 200);
+            if (o->type == SG_OUT_BUTTONS)
+                fprintf(f, " [%zu buttons]", o->nbuttons);
         }
         break;
     }

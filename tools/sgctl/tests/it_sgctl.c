@@ -296,7 +296,7 @@ static void test_tail_filters(void **state)
     r = sgt_sgctl(w, "tail", "--from", "0", "--count", "1", "--type",
                   "typing", "--stream", OUT_DISCORD, NULL);
     assert_int_equal(r.rc, 0);
-    assert_non_null(strstr(r.out, "typing discord/c1"));
+    assert_non_null(strstr(r.out, "typing discord/c1\n"));
     sgt_run_free(&r);
 
     /* A rejected entry is shown with its reason and path (SG-ENV-001). */
