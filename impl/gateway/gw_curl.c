@@ -15,12 +15,17 @@
  * buffers, and watched sockets keep their event in place: a call in the
  * steady state allocates next to nothing here.
  *
- * Memory. libcurl's global set-up (OpenSSL's above all) maps a few MB of
- * library pages; it is done at the first request, not at start, so a
- * gateway that never calls a webhook (webchat, console) never pays it.
+ * Memory. libcurl and what it brings along (OpenSSL, GnuTLS, Kerberos,
+ * LDAP, SSH: some thirty libraries) take several MB of resident pages
+ * once loaded and initialised, several times what the gateway itself
+ * uses. So libcurl is loaded (dlopen) and set up at the first request,
+ * not at start: an idle gateway, or one that never calls a webhook
+ * (webchat, console), does not carry it.
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,7 +75,99 @@ struct gw_curl {
 
 static void check_done(gw_curl *c);
 
+/* The libcurl functions used here, from the library loaded at run time. */
+static struct curl_api {
+    void *lib;
+    CURLcode (*global_init)(long flags);
+    void (*global_cleanup)(void);
+    CURLM *(*multi_init)(void);
+    CURLMcode (*multi_setopt)(CURLM *m, CURLMoption option, ...);
+    CURLMcode (*multi_cleanup)(CURLM *m);
+    CURLMcode (*multi_socket_action)(CURLM *m, curl_socket_t fd, int ev,
+                                     int *running);
+    CURLMcode (*multi_assign)(CURLM *m, curl_socket_t fd, void *p);
+    CURLMsg *(*multi_info_read)(CURLM *m, int *left);
+    CURLMcode (*multi_add_handle)(CURLM *m, CURL *e);
+    CURLMcode (*multi_remove_handle)(CURLM *m, CURL *e);
+    CURL *(*easy_init)(void);
+    void (*easy_cleanup)(CURL *e);
+    void (*easy_reset)(CURL *e);
+    CURLcode (*easy_setopt)(CURL *e, CURLoption option, ...);
+    CURLcode (*easy_getinfo)(CURL *e, CURLINFO info, ...);
+    const char *(*easy_strerror)(CURLcode code);
+    struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+    void (*slist_free_all)(struct curl_slist *l);
+} api;
+
 static int global_done;         /* curl_global_init() succeeded */
+static char load_error[256];    /* why libcurl could not be loaded */
+
+#ifndef GW_CURL_LIBRARY
+#define GW_CURL_LIBRARY "libcurl.so"
+#endif
+
+/* Resolves one symbol into *fp (a function pointer's storage). */
+static int sym(void *lib, const char *name, void *fp)
+{
+    void *p = dlsym(lib, name);
+
+    if (p == NULL) {
+        snprintf(load_error, sizeof load_error, "libcurl has no %s", name);
+        return -1;
+    }
+    memcpy(fp, &p, sizeof p);
+    return 0;
+}
+
+/* Loads libcurl once. 0, or -1 with the reason in load_error. */
+static int load_curl(void)
+{
+    static const char *const names[] = { "libcurl.so.4", GW_CURL_LIBRARY };
+    struct curl_api a;
+    size_t i;
+
+    if (api.lib != NULL)
+        return 0;
+    memset(&a, 0, sizeof a);
+    for (i = 0; i < sizeof names / sizeof names[0] && a.lib == NULL; i++)
+        a.lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (a.lib == NULL) {
+        const char *why = dlerror();
+
+        snprintf(load_error, sizeof load_error, "cannot load libcurl: %s",
+                 why != NULL ? why : "not found");
+        return -1;
+    }
+    if (sym(a.lib, "curl_global_init", &a.global_init) != 0 ||
+        sym(a.lib, "curl_global_cleanup", &a.global_cleanup) != 0 ||
+        sym(a.lib, "curl_multi_init", &a.multi_init) != 0 ||
+        sym(a.lib, "curl_multi_setopt", &a.multi_setopt) != 0 ||
+        sym(a.lib, "curl_multi_cleanup", &a.multi_cleanup) != 0 ||
+        sym(a.lib, "curl_multi_socket_action", &a.multi_socket_action) != 0 ||
+        sym(a.lib, "curl_multi_assign", &a.multi_assign) != 0 ||
+        sym(a.lib, "curl_multi_info_read", &a.multi_info_read) != 0 ||
+        sym(a.lib, "curl_multi_add_handle", &a.multi_add_handle) != 0 ||
+        sym(a.lib, "curl_multi_remove_handle", &a.multi_remove_handle) != 0 ||
+        sym(a.lib, "curl_easy_init", &a.easy_init) != 0 ||
+        sym(a.lib, "curl_easy_cleanup", &a.easy_cleanup) != 0 ||
+        sym(a.lib, "curl_easy_reset", &a.easy_reset) != 0 ||
+        sym(a.lib, "curl_easy_setopt", &a.easy_setopt) != 0 ||
+        sym(a.lib, "curl_easy_getinfo", &a.easy_getinfo) != 0 ||
+        sym(a.lib, "curl_easy_strerror", &a.easy_strerror) != 0 ||
+        sym(a.lib, "curl_slist_append", &a.slist_append) != 0 ||
+        sym(a.lib, "curl_slist_free_all", &a.slist_free_all) != 0) {
+        dlclose(a.lib);
+        return -1;
+    }
+    api = a;
+    load_error[0] = '\0';
+    return 0;
+}
+
+const char *gw_curl_setup_error(void)
+{
+    return load_error[0] != '\0' ? load_error : NULL;
+}
 
 /* Bodies and responses kept in a pooled request up to this capacity. */
 #define KEEP_BUF (16 * 1024)
@@ -78,7 +175,7 @@ static int global_done;         /* curl_global_init() succeeded */
 static void req_destroy(gw_curl_req *r)
 {
     if (r->easy != NULL)
-        curl_easy_cleanup(r->easy);
+        api.easy_cleanup(r->easy);
     free(r->body);
     free(r->resp);
     free(r);
@@ -89,7 +186,7 @@ static void req_release(gw_curl_req *r)
 {
     gw_curl *c = r->c;
 
-    curl_multi_remove_handle(c->multi, r->easy);
+    api.multi_remove_handle(c->multi, r->easy);
     if (r->prev != NULL)
         r->prev->next = r->next;
     else
@@ -101,7 +198,7 @@ static void req_release(gw_curl_req *r)
         req_destroy(r);
         return;
     }
-    curl_easy_reset(r->easy);
+    api.easy_reset(r->easy);
     if (r->body_cap > KEEP_BUF) {
         free(r->body);
         r->body = NULL;
@@ -130,7 +227,7 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
         flags |= CURL_CSELECT_IN;
     if (what & EV_WRITE)
         flags |= CURL_CSELECT_OUT;
-    curl_multi_socket_action(c->multi, fd, flags, &running);
+    api.multi_socket_action(c->multi, fd, flags, &running);
     check_done(c);
 }
 
@@ -141,7 +238,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    api.multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_done(c);
 }
 
@@ -177,7 +274,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
     (void)easy;
     if (what == CURL_POLL_REMOVE) {
         if (s != NULL) {
-            curl_multi_assign(c->multi, fd, NULL);
+            api.multi_assign(c->multi, fd, NULL);
             sock_free(s);
         }
         return 0;
@@ -199,16 +296,19 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
         if (c->socks != NULL)
             c->socks->prev = s;
         c->socks = s;
-        curl_multi_assign(c->multi, fd, s);
-    } else if (s->armed) {
-        event_del(&s->ev);
-        s->armed = 0;
+        api.multi_assign(c->multi, fd, s);
     }
     kind = EV_PERSIST;
     if (what & CURL_POLL_IN)
         kind |= EV_READ;
     if (what & CURL_POLL_OUT)
         kind |= EV_WRITE;
+    if (s->armed) {
+        if (event_get_events(&s->ev) == kind)
+            return 0;           /* already watched so: no epoll_ctl */
+        event_del(&s->ev);
+        s->armed = 0;
+    }
     if (event_assign(&s->ev, c->base, fd, kind, on_event, c) != 0 ||
         event_add(&s->ev, NULL) != 0)
         return -1;
@@ -237,7 +337,7 @@ static void check_done(gw_curl *c)
     CURLMsg *m;
     int left;
 
-    while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
+    while ((m = api.multi_info_read(c->multi, &left)) != NULL) {
         gw_curl_req *r = NULL;
         long status = 0, connects = 0;
         const char *error = NULL;
@@ -246,20 +346,20 @@ static void check_done(gw_curl *c)
         if (m->msg != CURLMSG_DONE)
             continue;
         result = m->data.result;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        api.easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         if (r == NULL)
             continue;
-        if (curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects) ==
+        if (api.easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects) ==
                 CURLE_OK && connects > 0)
             c->connects += (uint64_t)connects;
         if (result == CURLE_OK) {
-            curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+            api.easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
         } else {
             error = r->errbuf[0] != '\0' ? r->errbuf
-                                         : curl_easy_strerror(result);
+                                         : api.easy_strerror(result);
         }
         /* Off the multi handle before the callback, which may free it. */
-        curl_multi_remove_handle(c->multi, r->easy);
+        api.multi_remove_handle(c->multi, r->easy);
         if (r->done != NULL)
             r->done(r->ud, error, status, r->resp != NULL ? r->resp : "",
                     r->resp_len);
@@ -317,29 +417,31 @@ static int ensure_multi(gw_curl *c)
 
     if (c->multi != NULL)
         return 0;
+    if (load_curl() != 0)
+        return -1;
     if (!global_done) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
             return -1;
         global_done = 1;
     }
     if (c->json_headers == NULL) {
-        h = curl_slist_append(NULL, "Content-Type: application/json");
+        h = api.slist_append(NULL, "Content-Type: application/json");
         if (h == NULL)
             return -1;
         /* No "Expect: 100-continue" round trip for big bodies. */
-        c->json_headers = curl_slist_append(h, "Expect:");
+        c->json_headers = api.slist_append(h, "Expect:");
         if (c->json_headers == NULL) {
-            curl_slist_free_all(h);
+            api.slist_free_all(h);
             return -1;
         }
     }
-    c->multi = curl_multi_init();
+    c->multi = api.multi_init();
     if (c->multi == NULL)
         return -1;
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timeout);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    api.multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    api.multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    api.multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timeout);
+    api.multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     gw_curl_set_max_connections(c, c->max_conns);
     return 0;
 }
@@ -347,7 +449,7 @@ static int ensure_multi(gw_curl *c)
 void gw_curl_global_cleanup(void)
 {
     if (global_done)
-        curl_global_cleanup();
+        api.global_cleanup();
     global_done = 0;
 }
 
@@ -365,8 +467,8 @@ void gw_curl_set_max_connections(gw_curl *c, long n)
      * one host gets no more, further calls wait in the multi handle for
      * a connection to come free.
      */
-    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, n);
-    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, n);
+    api.multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, n);
+    api.multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, n);
 }
 
 void gw_curl_free(gw_curl *c)
@@ -376,7 +478,7 @@ void gw_curl_free(gw_curl *c)
     while (c->reqs != NULL) {
         gw_curl_req *r = c->reqs;
 
-        curl_multi_remove_handle(c->multi, r->easy);
+        api.multi_remove_handle(c->multi, r->easy);
         c->reqs = r->next;
         req_destroy(r);
     }
@@ -387,7 +489,7 @@ void gw_curl_free(gw_curl *c)
         req_destroy(r);
     }
     if (c->multi != NULL)
-        curl_multi_cleanup(c->multi);
+        api.multi_cleanup(c->multi);
     while (c->socks != NULL) {
         sock *s = c->socks;
 
@@ -402,7 +504,8 @@ void gw_curl_free(gw_curl *c)
         c->spare = s->next;
         free(s);
     }
-    curl_slist_free_all(c->json_headers);
+    if (c->json_headers != NULL)
+        api.slist_free_all(c->json_headers);
     event_free(c->timer);
     free(c);
 }
@@ -423,7 +526,7 @@ static gw_curl_req *req_get(gw_curl *c)
     if (r == NULL)
         return NULL;
     r->c = c;
-    r->easy = curl_easy_init();
+    r->easy = api.easy_init();
     if (r->easy == NULL) {
         free(r);
         return NULL;
@@ -457,27 +560,27 @@ int gw_curl_request(gw_curl *c, const char *method, const char *url,
         r->body = p;
         r->body_cap = len + 1;
     }
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    api.easy_setopt(e, CURLOPT_URL, url);
+    api.easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+    api.easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    api.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    api.easy_setopt(e, CURLOPT_WRITEDATA, r);
+    api.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    api.easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    api.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    api.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    api.easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    api.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     if (strcmp(method, "POST") == 0) {
         if (len > 0)
             memcpy(r->body, body, len);
         r->body[len] = '\0';
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->json_headers);
-        curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        api.easy_setopt(e, CURLOPT_HTTPHEADER, c->json_headers);
+        api.easy_setopt(e, CURLOPT_POST, 1L);
+        api.easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+        api.easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        api.easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     }
     r->prev = NULL;
     r->next = c->reqs;
@@ -486,7 +589,7 @@ int gw_curl_request(gw_curl *c, const char *method, const char *url,
     c->reqs = r;
     c->pending++;
     c->requests++;
-    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+    if (api.multi_add_handle(c->multi, e) != CURLM_OK) {
         r->done = NULL;
         req_release(r);
         return -1;

@@ -46,6 +46,13 @@ gw_curl *gw_curl_new(struct event_base *base);
 void gw_curl_global_cleanup(void);
 
 /*
+ * libcurl is loaded (dlopen) at the first request, so that a gateway
+ * that makes none does not carry it. Why that failed (then every request
+ * fails), or NULL.
+ */
+const char *gw_curl_setup_error(void);
+
+/*
  * At most n connections (clamped to GW_CURL_MIN_CONNECTIONS..
  * GW_CURL_MAX_CONNECTIONS) open at once, each kept alive for reuse; a
  * request beyond them waits in the multi handle for one to come free.

@@ -61,7 +61,37 @@ struct http_platform {
     int accepting;
     call *calls;
     post *posts;
+    sg_buf body;                    /* a call's body, reused */
+    call *spare;                    /* ended calls, for reuse */
+    size_t nspare;
 };
+
+/* Calls kept for reuse, and the body buffer's capacity kept. */
+#define SPARE_CALLS 256
+#define KEEP_BODY (64 * 1024)
+
+static call *call_get(http_platform *h)
+{
+    call *c = h->spare;
+
+    if (c == NULL)
+        return calloc(1, sizeof(call));
+    h->spare = c->next;
+    h->nspare--;
+    memset(c, 0, sizeof *c);
+    return c;
+}
+
+static void call_put(http_platform *h, call *c)
+{
+    if (h->nspare >= SPARE_CALLS) {
+        free(c);
+        return;
+    }
+    c->next = h->spare;
+    h->spare = c;
+    h->nspare++;
+}
 
 /* ---- pure parts --------------------------------------------------------- */
 
@@ -228,13 +258,13 @@ static void on_call_done(void *ud, const char *error, long status,
         record_sent(h, c->job, id[0] != '\0' ? id : sg_job_id(c->job));
         gw_finish(&h->base, c->job, c->op, id, NULL);
     }
-    free(c);
+    call_put(h, c);
 }
 
 static void post_call(http_platform *h, sg_job *job, gw_op op)
 {
     const gw_config *cfg = gw_cfg(h->base.gw);
-    sg_buf b;
+    sg_buf *b = &h->body;
     call *c;
     int rc;
 
@@ -242,29 +272,43 @@ static void post_call(http_platform *h, sg_job *job, gw_op op)
         gw_finish(&h->base, job, op, NULL, "lock lost before the send");
         return;
     }
-    sg_buf_init(&b, NULL);
-    rc = gw_http_call_body(&b, gw_op_name(op), cfg->instance_id,
+    /* The body is built in one buffer kept across calls (curl copies). */
+    b->len = 0;
+    rc = gw_http_call_body(b, gw_op_name(op), cfg->instance_id,
                            sg_job_id(job), sg_job_payload(job));
-    c = rc == 0 ? calloc(1, sizeof *c) : NULL;
+    c = rc == 0 ? call_get(h) : NULL;
+    if (c != NULL) {
+        c->h = h;
+        c->job = job;
+        c->op = op;
+        if (gw_curl_request(h->curl, "POST", cfg->http_webhook,
+                            (const char *)b->data, b->len,
+                            cfg->http_timeout_ms, on_call_done, c,
+                            &c->req) != 0) {
+            call_put(h, c);
+            c = NULL;
+            rc = 1;                     /* not an SG_E... code */
+        }
+    }
+    if (b->cap > KEEP_BODY) {           /* a big file: give it back */
+        sg_buf_destroy(b);
+        sg_buf_init(b, NULL);
+    }
     if (c == NULL) {
-        sg_buf_destroy(&b);
-        gw_finish(&h->base, job, op, NULL, rc == SG_EINVALID
-                  ? "the envelope cannot be written as JSON"
-                  : "out of memory");
+        char why[320];
+
+        if (rc == 1 && gw_curl_setup_error() != NULL)
+            snprintf(why, sizeof why, "cannot start the HTTP request: %s",
+                     gw_curl_setup_error());
+        else
+            snprintf(why, sizeof why, "%s",
+                     rc == SG_EINVALID ? "the envelope cannot be written as "
+                                         "JSON"
+                     : rc == 1         ? "cannot start the HTTP request"
+                                       : "out of memory");
+        gw_finish(&h->base, job, op, NULL, why);
         return;
     }
-    c->h = h;
-    c->job = job;
-    c->op = op;
-    if (gw_curl_request(h->curl, "POST", cfg->http_webhook,
-                        (const char *)b.data, b.len, cfg->http_timeout_ms,
-                        on_call_done, c, &c->req) != 0) {
-        sg_buf_destroy(&b);
-        free(c);
-        gw_finish(&h->base, job, op, NULL, "cannot start the HTTP request");
-        return;
-    }
-    sg_buf_destroy(&b);
     c->next = h->calls;
     if (h->calls != NULL)
         h->calls->prev = c;
@@ -463,6 +507,13 @@ static void hp_free(gw_platform *p)
         sg_job_finish(c->job, SG_JOB_FAILED("gateway stopped"));
         free(c);
     }
+    while (h->spare != NULL) {
+        call *c = h->spare;
+
+        h->spare = c->next;
+        free(c);
+    }
+    sg_buf_destroy(&h->body);
     while (h->posts != NULL)
         post_free(h->posts);
     if (h->http != NULL)
@@ -513,6 +564,7 @@ int gw_http_new(gw *g, gw_platform **out)
     if (h == NULL)
         return -1;
     h->base.vt = &http_vt;
+    sg_buf_init(&h->body, NULL);
     *out = &h->base;
     return 0;
 }

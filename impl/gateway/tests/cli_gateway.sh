@@ -115,6 +115,34 @@ wait "$gw_pid" || rc=$?
 gw_pid=
 [[ $rc -eq 0 ]] || fail "exit $rc after SIGINT"
 
+# ---- http: libcurl is loaded by the first webhook call, not at start ---------
+# (nothing listens on port 1: the call fails, which is all this needs)
+SG_PLATFORMS=http SG_HTTP_PLATFORM_WEBHOOK=http://127.0.0.1:1/hook \
+    SG_HTTP_PLATFORM_TIMEOUT_MS=2000 "$GW" </dev/null >"$work/http.out" \
+    2>"$work/http.err" &
+gw_pid=$!
+wait_for "$work/http.err" '^sg-gateway: ready$'
+metrics=$(sed -n 's|^sg-gateway: metrics at \(http://.*/metrics\)$|\1|p' \
+    "$work/http.err")
+[[ -n $metrics ]] || fail "no metrics banner (http)"
+if grep -q libcurl "/proc/$gw_pid/maps"; then
+    fail "an idle gateway has libcurl loaded"
+fi
+printf '\x83\xa4type\xa7message\xaachannel_id\xa2h1\xa4text\xa2hi' |
+    rcli -x XADD sg:stream:outbound:http '*' data >/dev/null
+for ((i = 0; i < 300; i++)); do
+    curl -s "$metrics" |
+        grep -q '^sg_gateway_http_calls_total{platform="http"} [1-9]' && break
+    sleep 0.1
+done
+grep -q libcurl "/proc/$gw_pid/maps" ||
+    fail "libcurl is not loaded after a webhook call"
+kill -TERM "$gw_pid"
+rc=0
+wait "$gw_pid" || rc=$?
+gw_pid=
+[[ $rc -eq 0 ]] || fail "exit $rc after SIGTERM (http)"
+
 # ---- console alone: the end of input stops it --------------------------------
 printf 'one line\n' >"$work/lines"
 rc=0
