@@ -260,7 +260,7 @@ static int list_one(dlq *d, const redisReply *e)
         return 0;
     }
     {
-        long long ms = strtoll(id->str, NULL, 10);
+        long long ms = sgctl_id_ms(id->str);
         time_t s = (time_t)(ms / 1000);
         struct tm tm;
         char when[32];

@@ -59,8 +59,9 @@ static void add_int_or_null(cJSON *o, const char *name, const redisReply *v)
 {
     if (v != NULL && v->type == REDIS_REPLY_INTEGER)
         cJSON_AddNumberToObject(o, name, (double)v->integer);
-    else if (v != NULL && v->type == REDIS_REPLY_STRING)
-        cJSON_AddNumberToObject(o, name, strtod(v->str, NULL));
+    else if (v != NULL && v->type == REDIS_REPLY_STRING &&
+             sgctl_parse_count(v->str) >= 0)
+        cJSON_AddNumberToObject(o, name, (double)sgctl_parse_count(v->str));
     else
         cJSON_AddNullToObject(o, name);
 }
@@ -76,7 +77,7 @@ static void add_str_or_null(cJSON *o, const char *name, const redisReply *v)
 
 static long long id_ms(const char *id)
 {
-    return strtoll(id, NULL, 10);
+    return sgctl_id_ms(id);
 }
 
 static int server_time_ms(sgctl *c, long long *ms)
@@ -85,11 +86,15 @@ static int server_time_ms(sgctl *c, long long *ms)
 
     if (r == NULL)
         return SGCTL_EXIT_UNREACHABLE;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2)
-        *ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
-              strtoll(r->element[1]->str, NULL, 10) / 1000;
-    else
-        *ms = sgctl_now_ms();
+    *ms = sgctl_now_ms();
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_STRING &&
+        r->element[1]->type == REDIS_REPLY_STRING) {
+        long long s = sgctl_parse_count(r->element[0]->str);
+        long long us = sgctl_parse_count(r->element[1]->str);
+        if (s >= 0 && us >= 0 && s < 9000000000000LL)
+            *ms = s * 1000 + us / 1000;
+    }
     freeReplyObject(r);
     return 0;
 }

@@ -115,7 +115,7 @@ static int matches(const sgctl *c, const filter *f, const char *stream,
 
 static void print_time(FILE *f, const char *id)
 {
-    long long ms = strtoll(id, NULL, 10);
+    long long ms = sgctl_id_ms(id);
     time_t s = (time_t)(ms / 1000);
     struct tm tm;
 

@@ -14,6 +14,8 @@
 
 #include "sg/json.h"
 
+#include "capture.h"
+
 #include "../../impl/libsg/base64.h"
 #include "../../impl/libsg/utf8.h"
 
@@ -340,6 +342,15 @@ redisReply *sgctl_cmd(sgctl *c, const char *cmd, const char *fmt, ...)
     if (r == NULL)
         sgctl_errorf(c, cmd, "redis connection lost: %s", c->rc->errstr);
     return r;
+}
+
+long long sgctl_id_ms(const char *id)
+{
+    uint64_t ms, seq;
+
+    if (sgcap_parse_id(id, strlen(id), &ms, &seq) != 0 || ms > INT64_MAX)
+        return 0;
+    return (long long)ms;
 }
 
 int64_t sgctl_now_ms(void)

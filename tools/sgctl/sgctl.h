@@ -143,6 +143,9 @@ redisReply *sgctl_cmd(sgctl *c, const char *cmd, const char *fmt, ...);
 /* Parses a positive or zero decimal; -1 when not one. */
 long long sgctl_parse_count(const char *s);
 
+/* The milliseconds part of an entry ID; 0 when it is not one. */
+long long sgctl_id_ms(const char *id);
+
 /* Wall clock in Unix ms, and a monotonic ms clock. */
 int64_t sgctl_now_ms(void);
 int64_t sgctl_mono_ms(void);
