@@ -230,6 +230,23 @@ int sgctl_cmd_capture(sgctl *c, int argc, char **argv)
     }
     for (i = 0; i < streams.n; i++) {
         char id[64];
+        r = sgctl_cmd(c, CMD, "TYPE %s", streams.v[i]);
+        if (r == NULL) {
+            rc = SGCTL_EXIT_UNREACHABLE;
+            goto out;
+        }
+        if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "none") == 0)
+            sgctl_errorf(c, CMD, "note: %s does not exist (yet); waiting "
+                         "for it", streams.v[i]);
+        else if (r->type == REDIS_REPLY_STATUS &&
+                 strcmp(r->str, "stream") != 0) {
+            sgctl_errorf(c, CMD, "%s is a %s, not a stream", streams.v[i],
+                         r->str);
+            rc = SGCTL_EXIT_FAIL;
+            goto out;
+        }
+        freeReplyObject(r);
+        r = NULL;
         if (strcmp(from, "$") == 0) {
             if ((rc = last_id(c, streams.v[i], id, sizeof id)) != 0)
                 goto out;

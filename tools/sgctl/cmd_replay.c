@@ -38,7 +38,8 @@ static const char help[] =
     "default with their original IDs, as fast as possible. Resumable: a\n"
     "progress key in the target records the last entry added, in the same\n"
     "atomic step as the XADD, so running the same replay again after an\n"
-    "interruption adds only what is missing, never a duplicate.\n\n"
+    "interruption adds only what is missing, never a duplicate. FILE '-'\n"
+    "reads stdin. Streams are not trimmed: the copy is exact.\n\n"
     "Options:\n"
     "      --namespace NS   put NS in front of every target stream name\n"
     "  -r, --rename OLD=NEW replay stream OLD into NEW (repeatable; the\n"
@@ -545,17 +546,18 @@ int sgctl_cmd_replay(sgctl *c, int argc, char **argv)
         sgctl_strv_free(&rp.only);
         return SGCTL_EXIT_USAGE;
     }
-    f = fopen(rp.path, "rb");
+    f = strcmp(rp.path, "-") == 0 ? stdin : fopen(rp.path, "rb");
     if (f == NULL) {
         sgctl_errorf(c, CMD, "cannot open %s: %s", rp.path,
                      strerror(errno));
         sgctl_strv_free(&rp.only);
         return SGCTL_EXIT_FAIL;
     }
-    if (fstat(fileno(f), &st) != 0)
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
         st.st_size = 0;
     if (!rp.dry && (rc = sgctl_connect(c, CMD)) != 0) {
-        fclose(f);
+        if (f != stdin)
+            fclose(f);
         sgctl_strv_free(&rp.only);
         return rc;
     }
@@ -641,7 +643,8 @@ int sgctl_cmd_replay(sgctl *c, int argc, char **argv)
     if (rc == 0 || rc == SGCTL_EXIT_DATA)
         summary(&rp, truncated, &err);
     sgcap_reader_destroy(&reader);
-    fclose(f);
+    if (f != stdin)
+        fclose(f);
     sgctl_args_free(&rp.args);
     sgctl_strv_free(&rp.only);
     sgctl_strv_free(&rp.targets);

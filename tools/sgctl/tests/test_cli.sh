@@ -71,6 +71,12 @@ for s in sg:stream:inbound sg:stream:outbound:webchat; do
     b=$(redis-cli -p "$SG_REDIS_PORT" --no-raw XRANGE "copy:$s" - +)
     [ -n "$a" ] && [ "$a" = "$b" ] || fail "replayed $s differs"
 done
+# A pipe: capture to stdout, replay from stdin.
+"$SGCTL" capture -o - --from 0 --until-end |
+    "$SGCTL" replay --namespace pipe: - | grep -q '2 added' || fail "pipe"
+[ "$(redis-cli -p "$SG_REDIS_PORT" --no-raw XRANGE sg:stream:inbound - +)" = \
+  "$(redis-cli -p "$SG_REDIS_PORT" --no-raw XRANGE pipe:sg:stream:inbound - +)" ] ||
+    fail "piped replay differs"
 "$SGCTL" info --json --namespace copy: | grep -q '"name":"copy:sg:stream:inbound"' ||
     fail "info of the namespace"
 echo "test_cli: ok"
