@@ -107,6 +107,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (chunk == 0)
         chunk = 1;
+    /* Asking before any input only asks for input. */
+    if (sgcap_reader_next(&r, &rec, &err) != 0)
+        fuzz_fail("next() before any input did not ask for input");
     while (!failed && at < size) {
         n = size - at < chunk ? size - at : chunk;
         if (sgcap_reader_feed(&r, data + at, n, &err) != 0) {

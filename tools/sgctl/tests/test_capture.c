@@ -215,6 +215,27 @@ static void test_capture_damage_named(void **state)
     sg_buf_destroy(&b);
 }
 
+/*
+ * Bug: next() on a reader that was fed nothing did arithmetic on its NULL
+ * buffer (UBSan: applying zero offset to null pointer). It asks for input.
+ */
+static void test_capture_next_before_any_input(void **state)
+{
+    sgcap_reader r;
+    sgcap_record rec;
+    sgcap_error err;
+
+    (void)state;
+    sgcap_reader_init(&r, NULL, NULL);
+    assert_int_equal(sgcap_reader_next(&r, &rec, &err), 0);
+    assert_int_equal(sgcap_reader_feed(&r, "", 0, &err), 0);
+    assert_int_equal(sgcap_reader_next(&r, &rec, &err), 0);
+    assert_int_equal(sgcap_reader_finish(&r, &err), SG_EDECODE);
+    assert_int_equal(err.kind, SGCAP_ERR_TRUNCATED);
+    assert_string_equal(err.field, "magic");
+    sgcap_reader_destroy(&r);
+}
+
 /* The writers refuse what the format cannot hold. */
 static void test_capture_writer_limits(void **state)
 {
@@ -244,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_capture_truncated),
         cmocka_unit_test(test_capture_damage_named),
         cmocka_unit_test(test_capture_writer_limits),
+        cmocka_unit_test(test_capture_next_before_any_input),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
