@@ -27,6 +27,7 @@
 
 #define BLOCK_MS 500
 #define READ_COUNT "500"
+#define READ_COUNT_N 500
 
 static const char help[] =
     "Usage: sgctl capture -o FILE [options]\n\n"
@@ -142,6 +143,9 @@ int sgctl_cmd_capture(sgctl *c, int argc, char **argv)
     sgctl_args args = {0};
     sgcap_field *fields = NULL;
     pick *picks = NULL;
+    const char **cursor_to = NULL;
+    uint64_t hz_ms, hz_seq;
+    int have_horizon;
     size_t npicks_cap = 0;
     redisReply *r = NULL;
     FILE *f = NULL;
@@ -259,7 +263,8 @@ int sgctl_cmd_capture(sgctl *c, int argc, char **argv)
         }
     }
     fields = malloc(sgcap_limits_default().max_fields * sizeof *fields);
-    if (fields == NULL) {
+    cursor_to = malloc(streams.n * sizeof *cursor_to);
+    if (fields == NULL || cursor_to == NULL) {
         rc = SGCTL_EXIT_FAIL;
         goto out;
     }
@@ -343,7 +348,17 @@ int sgctl_cmd_capture(sgctl *c, int argc, char **argv)
             picks = p;
             npicks_cap = npicks;
         }
+        /*
+         * XREAD's COUNT is per stream: a stream that filled its COUNT may
+         * hold more entries older than what the other streams returned.
+         * So only entries up to the smallest last ID of the full streams
+         * (the horizon) are written now; each stream's cursor moves to its
+         * last entry written, and the rest is read again next time. The
+         * file is thus in ID order across the streams (SG-CAP-003).
+         */
         npicks = 0;
+        have_horizon = 0;
+        hz_ms = hz_seq = 0;
         for (i = 0; i < r->elements; i++) {
             const redisReply *s = r->element[i];
             size_t slot;
@@ -359,18 +374,18 @@ int sgctl_cmd_capture(sgctl *c, int argc, char **argv)
                                    &p->ms, &p->seq) != 0)
                     p->ms = p->seq = 0;
             }
-            if (slot < streams.n && s->element[1]->elements > 0) {
-                const redisReply *last =
-                    s->element[1]->element[s->element[1]->elements - 1];
-                char *nid = strdup(last->element[0]->str);
-                if (nid == NULL) {
-                    rc = SGCTL_EXIT_FAIL;
-                    goto stop;
+            if (s->element[1]->elements >= READ_COUNT_N) {
+                const pick *last = &picks[npicks - 1];
+                if (!have_horizon || last->ms < hz_ms ||
+                    (last->ms == hz_ms && last->seq < hz_seq)) {
+                    hz_ms = last->ms;
+                    hz_seq = last->seq;
+                    have_horizon = 1;
                 }
-                free(ids.v[slot]);
-                ids.v[slot] = nid;
             }
         }
+        for (k = 0; k < streams.n; k++)
+            cursor_to[k] = NULL;
         qsort(picks, npicks, sizeof *picks, pick_cmp);
         for (i = 0; i < npicks; i++) {
             const redisReply *e = picks[i].entry, *fv = e->element[1];
@@ -379,6 +394,12 @@ int sgctl_cmd_capture(sgctl *c, int argc, char **argv)
 
             if (count >= 0 && (long long)written >= count)
                 break;
+            if (have_horizon && (picks[i].ms > hz_ms ||
+                                 (picks[i].ms == hz_ms &&
+                                  picks[i].seq > hz_seq)))
+                break;
+            if (picks[i].stream < streams.n)
+                cursor_to[picks[i].stream] = e->element[0]->str;
             if (fv->type != REDIS_REPLY_ARRAY)
                 continue;
             nf = fv->elements / 2;
@@ -404,6 +425,17 @@ int sgctl_cmd_capture(sgctl *c, int argc, char **argv)
                 continue;
             }
             written++;
+        }
+        for (k = 0; k < streams.n; k++) {
+            char *nid;
+            if (cursor_to[k] == NULL)
+                continue;
+            if ((nid = strdup(cursor_to[k])) == NULL) {
+                rc = SGCTL_EXIT_FAIL;
+                goto stop;
+            }
+            free(ids.v[k]);
+            ids.v[k] = nid;
         }
         bytes += buf.len;
         if ((rc = write_buf(c, f, &buf, path)) != 0)
@@ -453,6 +485,7 @@ out:
     sgctl_strv_free(&streams);
     sgctl_strv_free(&ids);
     free(fields);
+    free(cursor_to);
     free(picks);
     sg_buf_destroy(&buf);
     return rc;

@@ -627,6 +627,47 @@ static void test_replay_paced_is_exact(void **state)
     sgt_run_free(&r);
 }
 
+/*
+ * SG-CAP-003: a capture of history from two streams, one longer than a
+ * read's COUNT, is written in entry-ID order across the streams.
+ */
+static void test_capture_history_in_id_order(void **state)
+{
+    sgt_world *w = *state;
+    char path[320], prev[64] = "0-0";
+    unsigned long long pm = 0, ps = 0;
+    int i, n;
+    sgt_run r;
+    cJSON *j;
+
+    for (i = 1; i <= 1200; i++)
+        freeReplyObject(sgt_cmd(w, "XADD a %d-0 n %d", i * 10, i));
+    for (i = 1; i <= 20; i++)
+        freeReplyObject(sgt_cmd(w, "XADD b %d-1 n %d", i * 500 + 5, i));
+    snprintf(path, sizeof path, "%s/order.sgcap", w->tmp);
+    r = sgt_sgctl(w, "capture", "-o", path, "-s", "a", "-s", "b", "--from",
+                  "0", "--until-end", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "captured 1220 entries"));
+    sgt_run_free(&r);
+    r = sgt_sgctl(w, "replay", "--dry-run", "--json", path, NULL);
+    assert_int_equal(r.rc, 0);
+    for (n = 0; n < 1220; n++) {
+        unsigned long long ms, seq;
+        j = sgt_json_line(r.out, n);
+        assert_non_null(j);
+        assert_int_equal(sscanf(cJSON_GetObjectItem(j, "id")->valuestring,
+                                "%llu-%llu", &ms, &seq), 2);
+        if (ms < pm || (ms == pm && seq <= ps))
+            fail_msg("entry %d (%llu-%llu) follows %s", n, ms, seq, prev);
+        snprintf(prev, sizeof prev, "%llu-%llu", ms, seq);
+        pm = ms;
+        ps = seq;
+        cJSON_Delete(j);
+    }
+    sgt_run_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -655,6 +696,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_capture_live_bounded_by_count,
                                         sgt_setup, sgt_teardown),
         cmocka_unit_test_setup_teardown(test_replay_paced_is_exact,
+                                        sgt_setup, sgt_teardown),
+        cmocka_unit_test_setup_teardown(test_capture_history_in_id_order,
                                         sgt_setup, sgt_teardown),
     };
 
