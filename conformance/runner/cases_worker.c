@@ -1328,6 +1328,19 @@ static int w_stolen(sgc_ctx *c)
         freeReplyObject(r);
     sgc_llm_script(c, "{\"rules\":[]}");
     c->effect_ms = 0;
+    /* A later entry of the channel is handled; a worker keeping order
+     * queues drops the heads the thief acknowledged (SG-IN-024). */
+    char d[48];
+    sgc_tok(c, d, sizeof d, "steal", 3);
+    sgc_msg md = { "stc", d, 1, NULL, 0, 0 };
+    if (sgc_publish_inbound(c, &md, NULL) != 0)
+        return -1;
+    int got = sgc_wait(c, 10000, sgc_pred_delivered, d);
+    if (sgc_iut_has_cap(c->iut, "order-queues"))
+        sgc_check(c, "SG-IN-024", got,
+                  "an order-queue head no longer pending (acknowledged by "
+                  "another consumer) is dropped, not waited for",
+                  "a later entry of the channel was not answered in 10 s");
     sgc_hcheck_opts o = strict_opts();
     o.order = 0;
     sgc_judge(c, &o, NULL);
@@ -1735,7 +1748,8 @@ const sgc_case sgc_worker_cases[] = {
       "handler is fenced", "SG-LOCK-002 SG-LOCK-004 SG-IN-009 SG-IN-011 "
       "SG-CLAIM-006", NULL, 2, 0, 0, w_sigstop),
     W("worker.ownership.stolen", "entries claimed away mid-handling and "
-      "while queued", "SG-IN-009 SG-IN-011 SG-CLAIM-007", NULL, 1, 0, 0,
+      "while queued", "SG-IN-009 SG-IN-011 SG-CLAIM-007 SG-IN-024", NULL,
+      1, 0, 0,
       w_stolen),
     W("worker.lock.stranger", "a stranger holds the channel lock",
       "SG-IN-004 SG-LOCK-001 SG-LOCK-003 SG-LOCK-005", NULL, 1, 0, 0,

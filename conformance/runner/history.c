@@ -408,16 +408,22 @@ size_t sgc_history_check(const sgc_history *h, const sgc_hcheck_opts *o,
                    e->t_ms, e->t_ms - t->ack_ms);
     }
 
-    /* Per-channel order of first deliveries. */
+    /* Per-channel order of first deliveries: the first inversion of each
+     * channel is reported (later ones add nothing but noise). */
     if (o->order) {
-        /* Walk deliveries in history order; per channel remember the
-         * highest publish index delivered so far. */
+        const char *done[64];
+        size_t ndone = 0;
         for (size_t i = 0; i < h->n; i++) {
             const sgc_event *e = &h->v[i];
             if (e->kind != SGC_EV_DELIVER)
                 continue;
             tokstate *t = find_tok(ts, ntok, e->token);
             if (t == NULL || t->first_delivery != i)
+                continue;
+            int seen_ch = 0;
+            for (size_t d = 0; d < ndone; d++)
+                seen_ch |= strcmp(done[d], t->pub->channel) == 0;
+            if (seen_ch)
                 continue;
             /* Any token of this channel published later but delivered
              * earlier? */
@@ -435,6 +441,8 @@ size_t sgc_history_check(const sgc_history *h, const sgc_hcheck_opts *o,
                            "after %s (published later, as #%zu)",
                            t->pub->channel, t->pub->token, t->pub_index,
                            u->pub->token, u->pub_index);
+                    if (ndone < 64)
+                        done[ndone++] = t->pub->channel;
                     break;
                 }
             }

@@ -252,7 +252,14 @@ int main(int argc, char **argv)
             self[n] = '\0';
         snprintf(selfdir, sizeof selfdir, "%s", dirname(self));
     }
-    opts.bin_dir = bin_dir ? bin_dir : selfdir;
+    /* Absolute, since instances run in their own working folder. */
+    static char bindir_abs[SGC_PATH_MAX];
+    if (bin_dir && realpath(bin_dir, bindir_abs) == NULL) {
+        fprintf(stderr, "sg-conform: --bin-dir %s: %s\n", bin_dir,
+                strerror(errno));
+        return 2;
+    }
+    opts.bin_dir = bin_dir ? bindir_abs : selfdir;
 
     char reqbuf[SGC_PATH_MAX];
     if (reqs_path == NULL) {
