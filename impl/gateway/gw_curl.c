@@ -11,9 +11,11 @@
  * alive, as many as calls may run at once, so that a steady stream of
  * calls reuses them instead of opening (and leaving in TIME_WAIT) one
  * connection per call. Finished requests go back to a bounded pool with
- * their easy handle (curl_easy_reset) and their body and response
- * buffers, and watched sockets keep their event in place: a call in the
- * steady state allocates next to nothing here.
+ * their easy handle and their body and response buffers; a handle that
+ * last POSTed to the same URL keeps its options and only gets the new
+ * body (any other use resets it first, curl_easy_reset). Watched sockets
+ * keep their event in place. A call in the steady state allocates next
+ * to nothing here.
  *
  * Memory. libcurl and what it brings along (OpenSSL, GnuTLS, Kerberos,
  * LDAP, SSH: some thirty libraries) take several MB of resident pages
@@ -54,6 +56,9 @@ struct gw_curl_req {
     char errbuf[CURL_ERROR_SIZE];
     gw_curl_done_fn *done;
     void *ud;
+    int used;                   /* options set since the last reset */
+    char *post_url;             /* set up as a POST to this URL, or NULL */
+    long post_timeout;          /* ... with this timeout */
 };
 
 struct gw_curl {
@@ -176,6 +181,7 @@ static void req_destroy(gw_curl_req *r)
 {
     if (r->easy != NULL)
         api.easy_cleanup(r->easy);
+    free(r->post_url);
     free(r->body);
     free(r->resp);
     free(r);
@@ -198,7 +204,6 @@ static void req_release(gw_curl_req *r)
         req_destroy(r);
         return;
     }
-    api.easy_reset(r->easy);
     if (r->body_cap > KEEP_BUF) {
         free(r->body);
         r->body = NULL;
@@ -538,6 +543,7 @@ int gw_curl_request(gw_curl *c, const char *method, const char *url,
                     const char *body, size_t len, long timeout_ms,
                     gw_curl_done_fn *done, void *ud, gw_curl_req **out)
 {
+    int is_post = strcmp(method, "POST") == 0;
     gw_curl_req *r;
     CURL *e;
 
@@ -550,7 +556,7 @@ int gw_curl_request(gw_curl *c, const char *method, const char *url,
     r->done = done;
     r->ud = ud;
     r->resp_len = 0;
-    if (strcmp(method, "POST") == 0 && len + 1 > r->body_cap) {
+    if (is_post && len + 1 > r->body_cap) {
         char *p = realloc(r->body, len + 1);
 
         if (p == NULL) {
@@ -560,27 +566,41 @@ int gw_curl_request(gw_curl *c, const char *method, const char *url,
         r->body = p;
         r->body_cap = len + 1;
     }
-    api.easy_setopt(e, CURLOPT_URL, url);
-    api.easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
-    api.easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    api.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    api.easy_setopt(e, CURLOPT_WRITEDATA, r);
-    api.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    api.easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-    api.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    api.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    api.easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    api.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (strcmp(method, "POST") == 0) {
+    if (is_post && r->post_url != NULL && r->post_timeout == timeout_ms &&
+        strcmp(r->post_url, url) == 0) {
+        /* Set up like the last call on this handle: the body only. */
+    } else {
+        if (r->used)
+            api.easy_reset(e);
+        free(r->post_url);
+        r->post_url = NULL;
+        r->used = 1;
+        api.easy_setopt(e, CURLOPT_URL, url);
+        api.easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+        api.easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+        api.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+        api.easy_setopt(e, CURLOPT_WRITEDATA, r);
+        api.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        api.easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+        api.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+        api.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+        api.easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+        api.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        if (is_post) {
+            api.easy_setopt(e, CURLOPT_HTTPHEADER, c->json_headers);
+            api.easy_setopt(e, CURLOPT_POST, 1L);
+            r->post_url = strdup(url);  /* NULL: no shortcut next time */
+            r->post_timeout = timeout_ms;
+        } else if (strcmp(method, "GET") != 0) {
+            api.easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        }
+    }
+    if (is_post) {
         if (len > 0)
             memcpy(r->body, body, len);
         r->body[len] = '\0';
-        api.easy_setopt(e, CURLOPT_HTTPHEADER, c->json_headers);
-        api.easy_setopt(e, CURLOPT_POST, 1L);
         api.easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
         api.easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    } else if (strcmp(method, "GET") != 0) {
-        api.easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     }
     r->prev = NULL;
     r->next = c->reqs;
