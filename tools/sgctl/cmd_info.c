@@ -219,7 +219,7 @@ static int dlq_info(sgctl *c, long long now, long long scan_max,
 {
     const char *dlq = c->topo.dlq_stream;
     cJSON *dj = cJSON_AddObjectToObject(root, "dlq"), *by_origin,
-          *by_reason, *s;
+          *by_reason, *s, *n_depth;
     char start[64] = "-";
     long long scanned = 0;
     redisReply *r;
@@ -275,6 +275,12 @@ static int dlq_info(sgctl *c, long long now, long long scan_max,
         freeReplyObject(r);
     }
     cJSON_AddNumberToObject(dj, "scanned", (double)scanned);
+    /* Per-origin and per-reason counts are lower bounds when not all
+       dead letters were read. */
+    n_depth = cJSON_GetObjectItemCaseSensitive(dj, "depth");
+    cJSON_AddBoolToObject(dj, "counts_complete",
+                          cJSON_IsNumber(n_depth) &&
+                          (double)scanned >= n_depth->valuedouble);
     /* Each stream's own dead-letter depth. */
     cJSON_ArrayForEach(s, streams) {
         const char *name = cJSON_GetObjectItemCaseSensitive(s, "name")
@@ -438,6 +444,10 @@ static void render(sgctl *c, const cJSON *root)
         print_secs(f, "age", num(dj, "oldest_age_ms"));
     }
     fputc('\n', f);
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(dj,
+                                                      "counts_complete")))
+        fprintf(f, "  (counted over the oldest %.0f; --dlq-scan reads "
+                "more)\n", num(dj, "scanned"));
     cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(dj, "by_reason"))
         fprintf(f, "  reason %s: %.0f\n", k->string, k->valuedouble);
     l = cJSON_GetObjectItemCaseSensitive(root, "locks");

@@ -235,6 +235,7 @@ static void test_info_reports_the_bus(void **state)
     assert_int_equal(cJSON_GetObjectItem(k, "depth")->valueint, 1);
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(k, "by_reason"),
                                          "handler_error")->valueint, 1);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(k, "counts_complete")));
     k = find_named(cJSON_GetObjectItem(j, "locks"), "sg:lock:channel:c1");
     assert_non_null(k);
     assert_string_equal(cJSON_GetObjectItem(k, "holder")->valuestring,
@@ -242,6 +243,16 @@ static void test_info_reports_the_bus(void **state)
     k = find_named(cJSON_GetObjectItem(j, "leases"), "sg:leader:supervisor");
     assert_string_equal(cJSON_GetObjectItem(k, "holder")->valuestring,
                         "node-7");
+    cJSON_Delete(j);
+    sgt_run_free(&r);
+
+    /* Not counting dead letters still names the oldest. */
+    r = sgt_sgctl(w, "info", "--json", "--dlq-scan", "0", NULL);
+    assert_int_equal(r.rc, 0);
+    j = sgt_json_line(r.out, 0);
+    k = cJSON_GetObjectItem(j, "dlq");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(k, "counts_complete")));
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(k, "oldest_id")));
     cJSON_Delete(j);
     sgt_run_free(&r);
 
