@@ -224,7 +224,7 @@ static int prefix_name(sgctl *c, const char *cmd, char *name)
 int sgctl_apply_namespace(sgctl *c, const char *cmd)
 {
     sg_topology *t = &c->topo;
-    char *names[13];
+    char *names[14];
     size_t i;
 
     if (c->ns[0] == '\0')
@@ -244,6 +244,7 @@ int sgctl_apply_namespace(sgctl *c, const char *cmd)
     names[10] = t->claim_attempts_key;
     names[11] = t->outbound_claim_attempts_key;
     names[12] = t->rpc_reply_prefix;
+    names[13] = t->order_prefix;
     for (i = 0; i < sizeof names / sizeof names[0]; i++)
         if (prefix_name(c, cmd, names[i]) != 0)
             return SGCTL_EXIT_USAGE;
