@@ -588,6 +588,28 @@ static int consumer_present(sgc_ctx *c, const char *name, int *count)
     return found;
 }
 
+static int group_present(sgc_ctx *c)
+{
+    const char *stream = strcmp(c->iut->role, "worker") == 0
+                             ? c->n.inbound : c->n.outbound;
+    const char *group = strcmp(c->iut->role, "worker") == 0
+                            ? c->n.worker_group : c->n.gateway_group;
+    redisReply *r = sgc_cmd(c, "XINFO GROUPS %s", stream);
+    int found = 0;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements;
+         i++) {
+        const redisReply *g = r->element[i];
+        for (size_t j = 0; j + 1 < g->elements; j += 2)
+            if (g->element[j]->type == REDIS_REPLY_STRING &&
+                strcmp(g->element[j]->str, "name") == 0 &&
+                strcmp(g->element[j + 1]->str, group) == 0)
+                found = 1;
+    }
+    if (r)
+        freeReplyObject(r);
+    return found;
+}
+
 int sgc_start_instance(sgc_ctx *c)
 {
     if (c->ninst >= SGC_MAX_INSTANCES) {
@@ -616,7 +638,7 @@ int sgc_start_instance(sgc_ctx *c)
         return -1;
     }
     c->ninst++;
-    long long end = sgc_now_ms() + sgc_ms(c, 15000);
+    long long t0 = sgc_now_ms(), end = t0 + sgc_ms(c, 15000);
     while (sgc_now_ms() < end) {
         if (sgc_proc_poll(p)) {
             sgc_error(c, "instance %d exited at start with status %d "
@@ -631,7 +653,12 @@ int sgc_start_instance(sgc_ctx *c)
             ready = sgc_file_contains(p->log, c->iut->ready_log);
         else
             ready = consumer_present(c, p->instance_id, &count) ||
-                    count > live_before;
+                    count > live_before ||
+                    /* A reader that runs XREADGROUP only once entries
+                     * arrive (order queues) has no consumer yet: its group
+                     * and 2 s of life will do. */
+                    (count >= 0 && group_present(c) &&
+                     sgc_now_ms() - t0 >= sgc_ms(c, 2000));
         if (ready)
             return i;
         sgc_sleep_ms(20);
