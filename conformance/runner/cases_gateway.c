@@ -1130,6 +1130,67 @@ static int g_stolen(sgc_ctx *c)
     return 0;
 }
 
+/*
+ * A gateway paused mid-send past its lock TTL: another instance takes the
+ * entry over, finds the claim key holding the entry's own ID and parks it
+ * (send state unknown); the paused one, resumed and answered, must write
+ * no completion marker and acknowledge nothing (SG-LOCK-004).
+ */
+static int g_sigstop(sgc_ctx *c)
+{
+    char x[48], idx[64], key[160];
+    sgc_tok(c, x, sizeof x, "gstop", 1);
+    snprintf(key, sizeof key, "%smsg:%s", c->n.ns, x);
+    if (sgc_platform_fail(c, "{\"channel_id\":\"zch\",\"status\":200,"
+                          "\"hang\":true,\"times\":1}") != 0)
+        return -1;
+    sgc_out o = { NULL, "zch", x, "", NULL, NULL, NULL, 1, SGC_EXPECT_ANY };
+    if (sgc_publish_outbound(c, &o, idx) != 0)
+        return -1;
+    if (!sgc_wait(c, 10000, sgc_pred_effect, x))
+        return sgc_error(c, "no platform call within 10 s");
+    char owner[96];
+    sgc_owner_of(c, c->n.outbound, c->n.gateway_group, idx, owner,
+                 sizeof owner);
+    int victim = sgc_instance_of(c, owner);
+    if (victim < 0)
+        return sgc_error(c, "entry %s is owned by \"%s\", none of the "
+                         "runner's SG_INSTANCE_IDs", idx, owner);
+    c->inst[victim].intended = 1;
+    sgc_proc_signal(&c->inst[victim], SIGSTOP);
+    int want = 1;
+    int parked = sgc_wait(c, 15000, sgc_pred_dlq_count, &want);
+    sgc_proc_signal(&c->inst[victim], SIGCONT);
+    c->inst[victim].intended = 0;
+    sgc_platform_release(c);
+    sgc_settle(c, 1500);
+    redisReply *r = sgc_cmd(c, "HGET %s message_id", key);
+    int marked = r && r->type == REDIS_REPLY_STRING && r->len > 0;
+    char mark[64];
+    snprintf(mark, sizeof mark, "%s", marked ? r->str : "");
+    if (r)
+        freeReplyObject(r);
+    sgc_check(c, "SG-LOCK-004", !marked,
+              "a gateway whose lock expired while it was paused writes no "
+              "completion marker when its send returns",
+              "message_id %s written to %s", mark, key);
+    int calls = sgc_history_count(&c->hist, SGC_EV_EFFECT, x);
+    sgc_check(c, "SG-OUT-011", parked && calls == 1,
+              "the instance that took over does not send again and parks "
+              "the entry (send state unknown)",
+              "%d platform calls; %s", calls,
+              parked ? "dead-lettered" : "not dead-lettered in 15 s");
+    sgc_dlq_expect e = { idx, "send_state_unknown", NULL, "SG-OUT-011",
+                         "entry whose gateway was paused mid-send" };
+    sgc_check_dlq(c, c->n.outbound, c->n.gateway_group, &e, 1, 1);
+    sgc_hcheck_opts op = gw_opts();
+    op.overlap = 0;
+    op.dlq_ok = 1;
+    sgc_judge(c, &op, NULL);
+    sgc_gateway_endstate(c);
+    return 0;
+}
+
 static int group_exists(sgc_ctx *c, void *ud)
 {
     (void)ud;
@@ -1295,6 +1356,9 @@ const sgc_case sgc_gateway_cases[] = {
     G("gateway.crash.sigkill", "SIGKILL mid-send: send state unknown, never "
       "sent twice", "SG-OUT-011 SG-OUT-015 SG-CLAIM-006 SG-DLQ-004", NULL,
       1, 0, 0, g_sigkill),
+    G("gateway.pause.sigstop", "a gateway paused mid-send past its lock "
+      "TTL is fenced; the entry is parked", "SG-LOCK-004 SG-OUT-011 "
+      "SG-OUT-004 SG-DLQ-001", NULL, 2, 0, 0, g_sigstop),
     G("gateway.claim.stale_consumer", "a dead gateway's entries reclaimed "
       "and sent once", "SG-OUT-015 SG-CLAIM-001 SG-CLAIM-004 SG-CLAIM-006 "
       "SG-CLAIM-008", NULL, 0, 0, 0, g_stale),

@@ -495,7 +495,8 @@ static void env_put(envlist *e, const char *fmt, ...)
     e->v[e->n] = NULL;
 }
 
-static void build_env(sgc_ctx *c, envlist *e, const char *instance_id)
+static void build_env(sgc_ctx *c, envlist *e, const char *instance_id,
+                      const char *http_listen)
 {
     const sgc_names *n = &c->n;
     const sgc_knobs *k = &c->k;
@@ -545,7 +546,7 @@ static void build_env(sgc_ctx *c, envlist *e, const char *instance_id)
     } else {
         env_put(e, "SG_PLATFORMS=http");
         env_put(e, "SG_HTTP_PLATFORM_WEBHOOK=%s/webhook", c->platform.base);
-        env_put(e, "SG_HTTP_PLATFORM_LISTEN=%s", c->http_listen);
+        env_put(e, "SG_HTTP_PLATFORM_LISTEN=%s", http_listen);
         env_put(e, "SG_HTTP_PLATFORM_TIMEOUT_MS=%d", sgc_ms(c, 3000));
         env_put(e, "SG_WEBCHAT_LISTEN=127.0.0.1:0");
     }
@@ -624,8 +625,17 @@ int sgc_start_instance(sgc_ctx *c)
     snprintf(p->log, sizeof p->log, "%s/iut-%d.stderr", c->dir,
              c->next_instance);
     c->next_instance++;
+    /* The first instance listens where the cases post; others on ports
+     * of their own, so that several gateways can run side by side. */
+    char listen[64];
+    snprintf(listen, sizeof listen, "%s", c->http_listen);
+    if (c->next_instance > 1 && strcmp(c->iut->role, "gateway") == 0) {
+        int port = free_port();
+        if (port > 0)
+            snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    }
     envlist e;
-    build_env(c, &e, p->instance_id);
+    build_env(c, &e, p->instance_id, listen);
     int live_before = 0;
     for (int j = 0; j < c->ninst; j++)
         if (!sgc_proc_poll(&c->inst[j]))
