@@ -424,6 +424,11 @@ int sgi_llm_new(struct event_base *base, const sgi_llm_opts *opts,
     curl_multi_setopt(llm->multi, CURLMOPT_TIMERDATA, llm);
     curl_multi_setopt(llm->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
                       llm->opts.max_connections);
+    /* Keep as many idle connections as may be busy: the default cache
+       (four per easy handle added) shrinks whenever few calls are in
+       flight, and every connection it closes is a new one later. */
+    curl_multi_setopt(llm->multi, CURLMOPT_MAXCONNECTS,
+                      llm->opts.max_connections);
     *out = llm;
     return 0;
 }

@@ -4,13 +4,20 @@
  * One handling ("task") per job, a chain of callbacks on the loop:
  *
  *   passive:    record the message in the channel's history -> finish
- *   addressed:  read the history (LRANGE) -> none yet: ask the gateway
+ *   addressed:  read the history (LRANGE) -> none yet, and this process
+ *               has not asked for this channel yet: ask the gateway
  *               (fetch_channel_history; a timeout or an error reply means
- *               no history) -> record the message -> start_typing ->
- *               the LLM -> reply `message` -> stop_typing -> record the
- *               reply -> finish OK; an LLM failure -> stop_typing ->
- *               finish FAILED with the error, which libsg retries or
- *               dead-letters (SG-IN-012/013).
+ *               no history) -> start_typing -> the LLM -> one script:
+ *               the reply `message`, stop_typing, and the records (the
+ *               gateway's, the message's, the reply's) appended to the
+ *               history -> finish OK; an LLM failure -> stop_typing and
+ *               the records but the reply -> finish FAILED with the
+ *               error, which libsg retries or dead-letters
+ *               (SG-IN-012/013).
+ *
+ * So an answered message costs three Redis commands of its own: LRANGE,
+ * the start_typing XADD and the reply script (plus its share of libsg's
+ * reads and acknowledgements).
  *
  * A task counts the callbacks it still waits for (busy) and is freed when
  * its job is finished and nothing is outstanding, so that a callback never
@@ -51,6 +58,8 @@
 
 #define MAX_STATUS_SERIES 32
 #define RPC_HISTORY_LIMIT 100
+/* Channels remembered as already asked for their history (a power of 2). */
+#define ASKED_MAX 4096
 
 typedef struct status_count {
     long status;
@@ -115,6 +124,16 @@ struct sgi_worker {
     uint64_t events_sent;
     status_count llm_errors[MAX_STATUS_SERIES];
     size_t nllm_errors;
+
+    /*
+     * Channels this process already asked the gateway for their history
+     * (fetch_channel_history once per channel): 64-bit hashes of the
+     * history keys, open addressing, and the order they came in, so that
+     * the oldest is forgotten first once ASKED_MAX are held. 0 is free.
+     */
+    uint64_t *asked;
+    uint64_t *asked_order;
+    size_t nasked, asked_next;
 };
 
 struct task {
@@ -132,6 +151,8 @@ struct task {
     char **recs;                /* history records, oldest first */
     size_t *lens;
     size_t nrecs;
+    int recs_new;               /* recs came from the gateway: store them */
+    sg_buf user_rec;            /* the message's own history record */
     sgi_llm_call *call;
     char *reply;
     size_t reply_len;
@@ -201,6 +222,8 @@ static void on_llm_attempt(long status, double seconds, long connects,
         count_llm_error(w, status);
 }
 
+static int asked_add(sgi_worker *w, const char *key);
+
 /* ---- tasks -------------------------------------------------------------- */
 
 static void task_free(task *t)
@@ -219,6 +242,7 @@ static void task_free(task *t)
     free(t->recs);
     free(t->lens);
     sg_buf_destroy(&t->text);
+    sg_buf_destroy(&t->user_rec);
     free(t->platform);
     free(t->channel);
     free(t->trace);
@@ -272,9 +296,32 @@ static const char history_lua[] =
     "end\n"
     "redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-    "return redis.call('LLEN', KEYS[1])\n";
+    "return 1\n";
 
 static sg_script history_script;
+
+/*
+ * The end of an answered message, in one round trip and one command:
+ * KEYS[1] the outbound stream, KEYS[2] the channel's history list;
+ * ARGV[1] the stream's MAXLEN, ARGV[2] the entries' ts, ARGV[3] their
+ * trace_id, ARGV[4] the reply `message` envelope, ARGV[5] the stop_typing
+ * envelope, ARGV[6] the most history records kept, ARGV[7] the list's TTL
+ * in ms, ARGV[8..] records to append. The entries are the ones libsg's
+ * publisher writes (SG-FRAME-001/002/008). Returns the reply's entry ID.
+ */
+static const char reply_lua[] =
+    "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n"
+    "  'data', ARGV[4], 'ts', ARGV[2], 'trace_id', ARGV[3])\n"
+    "redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n"
+    "  'data', ARGV[5], 'ts', ARGV[2], 'trace_id', ARGV[3])\n"
+    "if #ARGV > 7 then\n"
+    "  redis.call('RPUSH', KEYS[2], unpack(ARGV, 8))\n"
+    "  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)\n"
+    "  redis.call('PEXPIRE', KEYS[2], ARGV[7])\n"
+    "end\n"
+    "return id\n";
+
+static sg_script reply_script;
 
 static void on_history_saved(sg_conn *c, int status, const sg_reply *r,
                              void *ud)
@@ -358,21 +405,28 @@ static int history_append(task *t, const char *const *recs,
     return 0;
 }
 
-/* Records the task's own message (role user) in its history. */
+/* Appends the history record of the task's own message (role user). */
+static int user_record(task *t, sg_buf *rec)
+{
+    sg_str content;
+
+    content.ptr = (const char *)t->text.data;
+    content.len = t->text.len;
+    return sgi_history_record(rec, "user", t->msg.user_id, t->msg.user_name,
+                              content, t->msg.message_id,
+                              sgi_message_time(&t->msg));
+}
+
+/* Records the task's own message in its history (a passive message). */
 static int record_message(task *t, sg_reply_fn *fn)
 {
     sg_buf rec;
-    sg_str content;
     const char *r;
     size_t len;
     int rc;
 
     sg_buf_init(&rec, NULL);
-    content.ptr = (const char *)t->text.data;
-    content.len = t->text.len;
-    if (sgi_history_record(&rec, "user", t->msg.user_id, t->msg.user_name,
-                           content, t->msg.message_id,
-                           sgi_message_time(&t->msg)) != 0) {
+    if (user_record(t, &rec) != 0) {
         sg_buf_destroy(&rec);
         return -1;
     }
@@ -443,13 +497,72 @@ static int publish_typing(task *t, sg_out_type type)
     return 0;
 }
 
-static void on_reply_published(int status, const char *entry_id, void *ud)
+/*
+ * The records the task writes to its history, oldest first: the
+ * gateway's (when they came from it), the message's own, then `last` (the
+ * reply; may be NULL). *n gets their number; the arrays are the caller's
+ * to free. 0, or -1 out of memory.
+ */
+static int records_to_save(task *t, const char *last, size_t last_len,
+                           const char ***recs, size_t **lens, size_t *n)
+{
+    size_t k = 0, cap = (t->recs_new ? t->nrecs : 0) + 2, i;
+
+    *recs = malloc(cap * sizeof **recs);
+    *lens = malloc(cap * sizeof **lens);
+    if (*recs == NULL || *lens == NULL) {
+        free(*recs);
+        free(*lens);
+        return -1;
+    }
+    if (t->recs_new)
+        for (i = 0; i < t->nrecs; i++) {
+            (*recs)[k] = t->recs[i];
+            (*lens)[k++] = t->lens[i];
+        }
+    if (t->user_rec.len > 0) {
+        (*recs)[k] = (const char *)t->user_rec.data;
+        (*lens)[k++] = t->user_rec.len;
+    }
+    if (last != NULL) {
+        (*recs)[k] = last;
+        (*lens)[k++] = last_len;
+    }
+    *n = k;
+    return 0;
+}
+
+/* Without a reply: what the task has to record goes to the history. */
+static void save_history(task *t)
+{
+    const char **recs;
+    size_t *lens, n;
+
+    if (records_to_save(t, NULL, 0, &recs, &lens, &n) != 0)
+        return;
+    if (n > 0)
+        (void)history_append(t, recs, lens, n, on_history_saved);
+    free(recs);
+    free(lens);
+}
+
+/* The LLM failed, or the reply cannot go out: stop typing, keep the
+   message in the history, and fail the job with `why`. */
+static void task_fail_after_llm(task *t, const char *why)
+{
+    (void)publish_typing(t, SG_OUT_STOP_TYPING);
+    save_history(t);
+    task_finish(t, SG_JOB_FAILED(why));
+    task_maybe_free(t);
+}
+
+static void on_reply_done(sg_conn *c, int status, const sg_reply *r,
+                          void *ud)
 {
     task *t = ud;
-    sg_buf rec;
-    sg_str content;
-    char why[200];
+    char why[300];
 
+    (void)c;
     t->busy--;
     if (t->job == NULL || t->w->closing) {
         task_abort(t, "stopped");
@@ -458,72 +571,65 @@ static void on_reply_published(int status, const char *entry_id, void *ud)
     if (status != 0) {
         t->w->publish_errors++;
         snprintf(why, sizeof why, "publishing the reply failed: %s",
-                 sg_strerror(status));
+                 status == SG_EREDIS ? sg_reply_str(r, NULL)
+                                     : sg_strerror(status));
         task_finish(t, SG_JOB_FAILED(why));
         task_maybe_free(t);
         return;
     }
     t->w->replies++;
     sg_logf(t->w->logp, SG_LOG_DEBUG, "entry %s: reply %s published",
-            t->entry_id, entry_id);
-    /* The reply joins the history; a failure there is logged only. */
-    sg_buf_init(&rec, NULL);
-    content.ptr = t->reply;
-    content.len = t->reply_len;
-    if (sgi_history_record(&rec, "assistant", SG_STR(""), SG_STR(""),
-                           content, SG_STR(""), (double)time(NULL)) == 0) {
-        const char *r = (const char *)rec.data;
-        size_t len = rec.len;
-
-        (void)history_append(t, &r, &len, 1, on_history_saved);
-    }
-    sg_buf_destroy(&rec);
+            t->entry_id, sg_reply_str(r, NULL) != NULL
+                             ? sg_reply_str(r, NULL) : "?");
     task_finish(t, SG_JOB_OK);
     task_maybe_free(t);
 }
 
-/* ---- the LLM ----------------------------------------------------------- */
-
-static void on_llm_done(const sgi_llm_result *res, void *ud)
+/* Encodes an outbound envelope of the task's channel with its trace id. */
+static int encode_out(task *t, sg_envelope *env, sg_buf *out, sg_error *err)
 {
-    task *t = ud;
+    env->u.out.has_channel_id = true;
+    env->u.out.channel_id.ptr = t->channel;
+    env->u.out.channel_id.len = strlen(t->channel);
+    if (t->trace[0] != '\0') {
+        /* SG-TRACE-001/002: the same id in the entry and the envelope. */
+        env->u.out.trace_id.ptr = t->trace;
+        env->u.out.trace_id.len = strlen(t->trace);
+    }
+    return sg_envelope_encode(env, out, err);
+}
+
+/*
+ * Sends the reply script: the `message` envelope and stop_typing on the
+ * platform's outbound stream, and the history records. 0, or -1 with why
+ * filled.
+ */
+static int send_reply(task *t, char *why, size_t whycap)
+{
     sgi_worker *w = t->w;
     sg_envelope env;
     sg_error err;
-    char key[SG_NAME_MAX + 96];
+    sg_buf msg, stop, rec;
+    sg_str content;
+    char key[SG_NAME_MAX + 96], stream[2 * SG_NAME_MAX + 2];
+    char maxlen[24], ts[32], max[24], ttl[24];
+    const char **recs = NULL, **args = NULL;
+    size_t *lens = NULL, *alen = NULL, n = 0, i;
+    const char *keys[2];
+    long long cap = w->knobs.stream_maxlen;
+    struct timespec now;
+    int rc = -1;
 
-    t->call = NULL;
-    if (task_dead(t)) {
-        task_abort(t, "lock lost or stopping: no reply published");
-        return;
-    }
-    if (!res->ok) {
-        (void)publish_typing(t, SG_OUT_STOP_TYPING);
-        task_finish(t, SG_JOB_FAILED(res->error));
-        task_maybe_free(t);
-        return;
-    }
-    t->reply = malloc(res->reply->content_len + 1);
-    if (t->reply == NULL) {
-        task_abort(t, "out of memory");
-        return;
-    }
-    memcpy(t->reply, res->reply->content, res->reply->content_len + 1);
-    t->reply_len = res->reply->content_len;
-    sg_logf(w->logp, SG_LOG_INFO,
-            "entry %s trace %s: reply of %zu bytes after %d attempt(s), "
-            "%.3f s%s", t->entry_id, t->trace, t->reply_len, res->attempts,
-            res->seconds, res->reply->tools_fallback ? " (tools asked)" : "");
-
+    sg_buf_init(&msg, NULL);
+    sg_buf_init(&stop, NULL);
+    sg_buf_init(&rec, NULL);
+    snprintf(why, whycap, "the reply cannot be published: out of memory");
     /* message_key: one per inbound entry, so that a redelivered entry's
        second reply is a duplicate the gateway drops (SG-OUTENV-006,
        SG-OUT-010). */
     snprintf(key, sizeof key, "%s:reply:%s", w->ns, t->entry_id);
     sg_envelope_init(&env, SG_KIND_OUTBOUND);
     env.u.out.type = SG_OUT_MESSAGE;
-    env.u.out.has_channel_id = true;
-    env.u.out.channel_id.ptr = t->channel;
-    env.u.out.channel_id.len = strlen(t->channel);
     env.u.out.text.ptr = t->reply;
     env.u.out.text.len = t->reply_len;
     env.u.out.has_message_key = true;
@@ -533,24 +639,121 @@ static void on_llm_done(const sgi_llm_result *res, void *ud)
         env.u.out.has_reply_to = true;
         env.u.out.reply_to = t->msg.message_id;
     }
-    if (sg_bus_publish_outbound(w->bus, t->platform, &env,
-                                t->trace[0] != '\0' ? t->trace : NULL,
-                                on_reply_published, t, &err) != 0) {
-        char why[400];
-
-        w->publish_errors++;
-        snprintf(why, sizeof why, "the reply cannot be published: %s",
-                 err.msg[0] != '\0' ? err.msg : "connection down");
-        (void)publish_typing(t, SG_OUT_STOP_TYPING);
-        task_finish(t, SG_JOB_FAILED(why));
-        task_maybe_free(t);
-        return;
+    /* SG-FRAME-012: validated as it is encoded. */
+    if (encode_out(t, &env, &msg, &err) != 0) {
+        snprintf(why, whycap, "the reply cannot be published: %s", err.msg);
+        goto out;
+    }
+    sg_envelope_init(&env, SG_KIND_OUTBOUND);
+    env.u.out.type = SG_OUT_STOP_TYPING;
+    if (encode_out(t, &env, &stop, &err) != 0) {
+        snprintf(why, whycap, "stop_typing cannot be published: %s",
+                 err.msg);
+        goto out;
+    }
+    content.ptr = t->reply;
+    content.len = t->reply_len;
+    if (sgi_history_record(&rec, "assistant", SG_STR(""), SG_STR(""),
+                           content, SG_STR(""), (double)time(NULL)) != 0 ||
+        records_to_save(t, (const char *)rec.data, rec.len, &recs, &lens,
+                        &n) != 0)
+        goto out;
+    args = malloc((n + 9) * sizeof *args);
+    alen = malloc((n + 9) * sizeof *alen);
+    if (args == NULL || alen == NULL)
+        goto out;
+    if (sg_name_join(stream, sizeof stream, w->topo.outbound_stream_prefix,
+                     t->platform, strlen(t->platform)) < 0) {
+        snprintf(why, whycap, "the reply cannot be published: platform "
+                 "\"%.64s\" makes too long a stream name", t->platform);
+        goto out;
+    }
+    /* SG-FRAME-009: never below the floor. */
+    snprintf(maxlen, sizeof maxlen, "%lld",
+             cap < SG_STREAM_MAXLEN_MIN ? (long long)SG_STREAM_MAXLEN_MIN
+                                        : cap);
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(ts, sizeof ts, "%lld.%03ld", (long long)now.tv_sec,
+             now.tv_nsec / 1000000L);
+    snprintf(max, sizeof max, "%d", t->history_max);
+    snprintf(ttl, sizeof ttl, "%lld", w->cfg.history_ttl_ms);
+    keys[0] = stream;
+    keys[1] = t->key;
+    for (i = 0; i < 2; i++) {
+        args[i] = keys[i];
+        alen[i] = strlen(keys[i]);
+    }
+    args[2] = maxlen;
+    args[3] = ts;
+    args[4] = t->trace;
+    args[5] = (const char *)msg.data;
+    alen[5] = msg.len;
+    args[6] = (const char *)stop.data;
+    alen[6] = stop.len;
+    args[7] = max;
+    args[8] = ttl;
+    for (i = 2; i < 9; i++)
+        if (i != 5 && i != 6)
+            alen[i] = strlen(args[i]);
+    for (i = 0; i < n; i++) {
+        args[9 + i] = recs[i];
+        alen[9 + i] = lens[i];
+    }
+    if (sg_conn_eval(w->conn, &reply_script, on_reply_done, t, 2,
+                     (int)(n + 9), args, alen) != 0) {
+        snprintf(why, whycap, "the reply cannot be published: connection "
+                 "down");
+        goto out;
     }
     t->busy++;
-    (void)publish_typing(t, SG_OUT_STOP_TYPING);
+    rc = 0;
+out:
+    free(args);
+    free(alen);
+    free(recs);
+    free(lens);
+    sg_buf_destroy(&rec);
+    sg_buf_destroy(&stop);
+    sg_buf_destroy(&msg);
+    return rc;
 }
 
-/* History known: record the message, show typing, call the LLM. */
+/* ---- the LLM ----------------------------------------------------------- */
+
+static void on_llm_done(const sgi_llm_result *res, void *ud)
+{
+    task *t = ud;
+    sgi_worker *w = t->w;
+    char why[400];
+
+    t->call = NULL;
+    if (task_dead(t)) {
+        task_abort(t, "lock lost or stopping: no reply published");
+        return;
+    }
+    if (!res->ok) {
+        task_fail_after_llm(t, res->error);
+        return;
+    }
+    t->reply = malloc(res->reply->content_len + 1);
+    if (t->reply == NULL) {
+        task_abort(t, "out of memory");
+        return;
+    }
+    memcpy(t->reply, res->reply->content, res->reply->content_len + 1);
+    t->reply_len = res->reply->content_len;
+    sg_logf(w->logp, SG_LOG_DEBUG,
+            "entry %s trace %s: reply of %zu bytes after %d attempt(s), "
+            "%.3f s%s", t->entry_id, t->trace, t->reply_len, res->attempts,
+            res->seconds, res->reply->tools_fallback ? " (tools asked)" : "");
+    if (send_reply(t, why, sizeof why) != 0) {
+        w->publish_errors++;
+        task_fail_after_llm(t, why);
+    }
+}
+
+/* History known: show typing, call the LLM. The message joins the
+   history with the reply (or without one when the LLM fails). */
 static void proceed(task *t)
 {
     sgi_worker *w = t->w;
@@ -574,7 +777,11 @@ static void proceed(task *t)
         task_abort(t, "the LLM request could not be built");
         return;
     }
-    (void)record_message(t, on_history_saved);
+    if (user_record(t, &t->user_rec) != 0) {
+        sg_buf_destroy(&body);
+        task_abort(t, "out of memory");
+        return;
+    }
     (void)publish_typing(t, SG_OUT_START_TYPING);
 
     blen = strlen(w->cfg.base_url);
@@ -592,8 +799,7 @@ static void proceed(task *t)
     rq.log_id = t->entry_id;
     if (sgi_llm_start(w->llm, &rq, on_llm_done, t, &t->call) != 0) {
         sg_buf_destroy(&body);
-        (void)publish_typing(t, SG_OUT_STOP_TYPING);
-        task_abort(t, "LLM: the request could not be started");
+        task_fail_after_llm(t, "LLM: the request could not be started");
         return;
     }
     sg_buf_destroy(&body);
@@ -641,9 +847,8 @@ static void on_rpc_history(const sg_rpc_result *res, void *ud)
             (void)add_rec(t, (const char *)rec.data, rec.len);
     }
     sg_buf_destroy(&rec);
-    if (t->nrecs > 0)
-        (void)history_append(t, (const char *const *)t->recs, t->lens,
-                             t->nrecs, on_history_saved);
+    /* Stored with the message and its reply. */
+    t->recs_new = 1;
     proceed(t);
 }
 
@@ -696,7 +901,12 @@ static void on_history_read(sg_conn *c, int status, const sg_reply *r,
     }
     n = sg_reply_len(r);
     if (n == 0) {
-        fetch_history(t);
+        /* Once per channel and process: a channel the gateway had
+           nothing for is not asked again at every message. */
+        if (asked_add(t->w, t->key))
+            fetch_history(t);
+        else
+            proceed(t);
         return;
     }
     for (i = 0; i < n; i++) {
@@ -707,6 +917,80 @@ static void on_history_read(sg_conn *c, int status, const sg_reply *r,
             (void)add_rec(t, s, len);
     }
     proceed(t);
+}
+
+/* ---- channels already asked -------------------------------------------- */
+
+static uint64_t key_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;   /* FNV-1a */
+
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h != 0 ? h : 1;
+}
+
+/* Linear probing in a table of 2 * ASKED_MAX slots. */
+static size_t asked_slot(const sgi_worker *w, uint64_t h)
+{
+    size_t mask = 2 * ASKED_MAX - 1, i = (size_t)h & mask;
+
+    while (w->asked[i] != 0 && w->asked[i] != h)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Removes h, re-placing the entries of its cluster. */
+static void asked_remove(sgi_worker *w, uint64_t h)
+{
+    size_t mask = 2 * ASKED_MAX - 1, i = asked_slot(w, h), j;
+
+    if (w->asked[i] == 0)
+        return;
+    w->asked[i] = 0;
+    for (j = (i + 1) & mask; w->asked[j] != 0; j = (j + 1) & mask) {
+        uint64_t x = w->asked[j];
+
+        w->asked[j] = 0;
+        w->asked[asked_slot(w, x)] = x;
+    }
+}
+
+/*
+ * Nonzero when the history list `key` was not asked for yet by this
+ * process, and remembers it (the oldest of ASKED_MAX forgotten first).
+ * Without memory for the table: always nonzero, as before there was one.
+ */
+static int asked_add(sgi_worker *w, const char *key)
+{
+    uint64_t h = key_hash(key);
+    size_t i;
+
+    if (w->asked == NULL) {
+        w->asked = calloc(2 * ASKED_MAX, sizeof *w->asked);
+        w->asked_order = calloc(ASKED_MAX, sizeof *w->asked_order);
+        if (w->asked == NULL || w->asked_order == NULL) {
+            free(w->asked);
+            free(w->asked_order);
+            w->asked = w->asked_order = NULL;
+            return 1;
+        }
+    }
+    i = asked_slot(w, h);
+    if (w->asked[i] == h)
+        return 0;
+    if (w->nasked == ASKED_MAX) {
+        asked_remove(w, w->asked_order[w->asked_next]);
+        w->nasked--;
+        i = asked_slot(w, h);
+    }
+    w->asked[i] = h;
+    w->asked_order[w->asked_next] = h;
+    w->asked_next = (w->asked_next + 1) % ASKED_MAX;
+    w->nasked++;
+    return 1;
 }
 
 /* ---- the handler ------------------------------------------------------- */
@@ -731,6 +1015,7 @@ static void on_message(void *ud, sg_job *job, const sg_envelope *env)
     t->job = job;
     t->history_max = w->cfg.history_max;
     sg_buf_init(&t->text, NULL);
+    sg_buf_init(&t->user_rec, NULL);
     t->next = w->tasks;
     if (w->tasks != NULL)
         w->tasks->prev = t;
@@ -953,6 +1238,29 @@ int sgi_worker_metrics_port(const sgi_worker *w)
 
 /* ---- construction ------------------------------------------------------ */
 
+/* LOG_LEVEL, case-insensitive. 0, or -1 for another word. */
+static int log_level(const char *v, sg_log_level *out)
+{
+    static const struct {
+        const char *name;
+        sg_log_level level;
+    } names[] = {{"debug", SG_LOG_DEBUG}, {"info", SG_LOG_INFO},
+                 {"warn", SG_LOG_WARN}, {"warning", SG_LOG_WARN},
+                 {"error", SG_LOG_ERROR}};
+    size_t i, k;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        for (k = 0; v[k] != '\0' && names[i].name[k] != '\0'; k++)
+            if ((v[k] | 0x20) != names[i].name[k])
+                break;
+        if (v[k] == '\0' && names[i].name[k] == '\0') {
+            *out = names[i].level;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static const char *look(const sgi_worker *w, const char *name)
 {
     return w->opts.lookup(name, w->opts.lookup_ud);
@@ -1018,7 +1326,16 @@ int sgi_worker_new(const sgi_worker_opts *opts, sgi_worker **out, char *err,
     if (opts->log != NULL) {
         w->log = *opts->log;
     } else {
+        const char *lv = opts->lookup("LOG_LEVEL", opts->lookup_ud);
+
         sg_log_init(&w->log);
+        if (lv != NULL && lv[0] != '\0' &&
+            log_level(lv, &w->log.level) != 0) {
+            fail(err, errcap, "LOG_LEVEL: \"%.40s\" is not one of debug, "
+                 "info, warn, error", lv);
+            free(w);
+            return 2;
+        }
     }
     w->logp = &w->log;
     if (sgi_config_init(&w->cfg) != 0) {
@@ -1027,6 +1344,7 @@ int sgi_worker_new(const sgi_worker_opts *opts, sgi_worker **out, char *err,
         return 1;
     }
     sg_script_init(&history_script, "sgi_history", history_lua);
+    sg_script_init(&reply_script, "sgi_reply", reply_lua);
 
     if (sg_topology_from_lookup(&w->topo, opts->lookup, opts->lookup_ud,
                                 &e) != 0 ||
@@ -1376,5 +1694,7 @@ void sgi_worker_free(sgi_worker *w)
     if (w->provision_retry != NULL)
         event_free(w->provision_retry);
     sgi_config_destroy(&w->cfg);
+    free(w->asked);
+    free(w->asked_order);
     free(w);
 }
