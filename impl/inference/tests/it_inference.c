@@ -715,6 +715,36 @@ static void on_gateway_entry(const char *id, const sg_entry *entry, void *ud)
 }
 
 /*
+ * SG-RPC-005: fetch_channel_history once per channel and process: the
+ * gateway had nothing (no answer within SG_RPC_TIMEOUT_MS), and a channel
+ * whose history is empty again is not asked twice. The message and its
+ * reply join the history together, after the reply.
+ */
+static void test_inference_history_asked_once_per_channel(void **state)
+{
+    world *w = *state;
+    msg_opts m = {"webchat", "c20", "first", "m20", 0, NULL};
+    sgi_worker_stats st;
+
+    start_worker(w);
+    publish(w, &m);
+    wait_stat_at_least(w, 0, 1);
+    sgi_worker_get_stats(w->w, &st);
+    assert_int_equal(st.history_fetches, 1);
+    assert_int_equal(integer(w, "LLEN sg:history:webchat:c20"), 2);
+    assert_true(integer(w, "PTTL sg:history:webchat:c20") > 0);
+    assert_int_equal(integer(w, "DEL sg:history:webchat:c20"), 1);
+    m.content = "second";
+    m.message_id = "m21";
+    publish(w, &m);
+    wait_stat_at_least(w, 0, 2);
+    sgi_worker_get_stats(w->w, &st);
+    assert_int_equal(st.history_fetches, 1);
+    assert_int_equal(st.replies, 2);
+    assert_int_equal(integer(w, "LLEN sg:history:webchat:c20"), 2);
+}
+
+/*
  * SG-RPC-005, SG-RPC-009: a channel without history asks the gateway;
  * history is kept, bounded by history_max, with a TTL, and the next
  * request carries it.
@@ -1248,6 +1278,23 @@ static void test_inference_program_config_error(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 2);
     assert_true(file_has(errpath, "SG_MAX_IN_FLIGHT", NULL, 0));
+
+    /* LOG_LEVEL is one of debug, info, warn, error. */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *f = freopen(errpath, "w", stderr);
+
+        (void)f;
+        setenv("SG_LLM_BASE_URL", "http://127.0.0.1:1/v1", 1);
+        setenv("LOG_LEVEL", "loud", 1);
+        execl(SGI_INFERENCE_BIN, SGI_INFERENCE_BIN, (char *)NULL);
+        _exit(127);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 2);
+    assert_true(file_has(errpath, "LOG_LEVEL", NULL, 0));
     unlink(errpath);
 }
 
@@ -1281,6 +1328,8 @@ int main(void)
             test_inference_survives_redis_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_inference_program_sigterm_drains, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_inference_history_asked_once_per_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inference_program_config_error,
                                         setup, teardown),
     };
