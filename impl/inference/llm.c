@@ -14,10 +14,138 @@
 #include <string.h>
 #include <time.h>
 
+#include <dlfcn.h>
+
 #include <curl/curl.h>
 #include <event2/event.h>
 
 #include "sg/random.h"
+
+/* ---- libcurl, loaded at the first call ------------------------------------ */
+
+/*
+ * libcurl is not linked: it is loaded (dlopen) at the first LLM call. It
+ * brings in its TLS and authentication libraries (OpenSSL, GnuTLS,
+ * Kerberos, LDAP, ...), and curl_global_init() sets OpenSSL up: about
+ * 7 MB of resident pages that a worker which has not called its LLM yet
+ * does not need. The functions used here go through this table; the
+ * names below are macros for its entries, so that the code reads as
+ * plain libcurl.
+ */
+static struct {
+    int state;                  /* 0 not tried, 1 loaded, -1 failed */
+    void *lib;
+    char error[256];
+    CURLcode (*global_init)(long);
+    void (*global_cleanup)(void);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    void (*easy_cleanup)(CURL *);
+    const char *(*easy_strerror)(CURLcode);
+    CURLM *(*multi_init)(void);
+    CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
+    CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_assign)(CURLM *, curl_socket_t, void *);
+    CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
+    CURLMsg *(*multi_info_read)(CURLM *, int *);
+    CURLMcode (*multi_cleanup)(CURLM *);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+} lc;
+
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+#undef curl_multi_setopt
+#define curl_easy_init (*lc.easy_init)
+#define curl_easy_setopt (*lc.easy_setopt)
+#define curl_easy_getinfo (*lc.easy_getinfo)
+#define curl_easy_cleanup (*lc.easy_cleanup)
+#define curl_easy_strerror (*lc.easy_strerror)
+#define curl_multi_init (*lc.multi_init)
+#define curl_multi_setopt (*lc.multi_setopt)
+#define curl_multi_add_handle (*lc.multi_add_handle)
+#define curl_multi_remove_handle (*lc.multi_remove_handle)
+#define curl_multi_assign (*lc.multi_assign)
+#define curl_multi_socket_action (*lc.multi_socket_action)
+#define curl_multi_info_read (*lc.multi_info_read)
+#define curl_multi_cleanup (*lc.multi_cleanup)
+#define curl_slist_append (*lc.slist_append)
+#define curl_slist_free_all (*lc.slist_free_all)
+
+/* One symbol into *fn (a function pointer: copied, as ISO C has no cast
+   from an object pointer to a function pointer). */
+static int lc_sym(void *fn, size_t size, const char *name)
+{
+    void *p = dlsym(lc.lib, name);
+
+    if (p == NULL) {
+        snprintf(lc.error, sizeof lc.error, "libcurl has no %s", name);
+        return -1;
+    }
+    memcpy(fn, &p, size);
+    return 0;
+}
+
+#define LC_SYM(field, name) lc_sym(&lc.field, sizeof lc.field, name)
+
+/* Loads and sets up libcurl once per process. 0, or -1 (lc.error). */
+static int lc_load(void)
+{
+    static const char *const names[] = {"libcurl.so.4", "libcurl.so"};
+    size_t i;
+
+    if (lc.state != 0)
+        return lc.state > 0 ? 0 : -1;
+    lc.state = -1;
+    for (i = 0; i < sizeof names / sizeof names[0] && lc.lib == NULL; i++)
+        lc.lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (lc.lib == NULL) {
+        const char *e = dlerror();
+
+        snprintf(lc.error, sizeof lc.error, "libcurl cannot be loaded: %s",
+                 e != NULL ? e : "not found");
+        return -1;
+    }
+    if (LC_SYM(global_init, "curl_global_init") != 0 ||
+        LC_SYM(global_cleanup, "curl_global_cleanup") != 0 ||
+        LC_SYM(easy_init, "curl_easy_init") != 0 ||
+        LC_SYM(easy_setopt, "curl_easy_setopt") != 0 ||
+        LC_SYM(easy_getinfo, "curl_easy_getinfo") != 0 ||
+        LC_SYM(easy_cleanup, "curl_easy_cleanup") != 0 ||
+        LC_SYM(easy_strerror, "curl_easy_strerror") != 0 ||
+        LC_SYM(multi_init, "curl_multi_init") != 0 ||
+        LC_SYM(multi_setopt, "curl_multi_setopt") != 0 ||
+        LC_SYM(multi_add_handle, "curl_multi_add_handle") != 0 ||
+        LC_SYM(multi_remove_handle, "curl_multi_remove_handle") != 0 ||
+        LC_SYM(multi_assign, "curl_multi_assign") != 0 ||
+        LC_SYM(multi_socket_action, "curl_multi_socket_action") != 0 ||
+        LC_SYM(multi_info_read, "curl_multi_info_read") != 0 ||
+        LC_SYM(multi_cleanup, "curl_multi_cleanup") != 0 ||
+        LC_SYM(slist_append, "curl_slist_append") != 0 ||
+        LC_SYM(slist_free_all, "curl_slist_free_all") != 0) {
+        dlclose(lc.lib);
+        lc.lib = NULL;
+        return -1;
+    }
+    if (lc.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(lc.error, sizeof lc.error, "libcurl did not initialise");
+        dlclose(lc.lib);
+        lc.lib = NULL;
+        return -1;
+    }
+    lc.state = 1;
+    return 0;
+}
+
+void sgi_llm_global_cleanup(void)
+{
+    /* The library stays mapped: its atexit handlers may still run. */
+    if (lc.state > 0)
+        lc.global_cleanup();
+    lc.state = 0;
+}
 
 struct sgi_llm {
     struct event_base *base;
@@ -27,6 +155,7 @@ struct sgi_llm {
     sgi_llm_call *calls;        /* every call in flight */
     size_t ncalls;
     struct sock *socks;         /* every watched socket */
+    int load_logged;            /* libcurl's load failure was logged */
 };
 
 struct sgi_llm_call {
@@ -412,12 +541,29 @@ int sgi_llm_new(struct event_base *base, const sgi_llm_opts *opts,
         llm->opts.retry_after_max_ms = 30000;
     if (llm->opts.max_connections <= 0)
         llm->opts.max_connections = 64;
-    llm->multi = curl_multi_init();
     llm->timer = evtimer_new(base, on_timer, llm);
-    if (llm->multi == NULL || llm->timer == NULL) {
+    if (llm->timer == NULL) {
         sgi_llm_free(llm);
         return -1;
     }
+    *out = llm;
+    return 0;
+}
+
+/* libcurl and the multi handle, made at the first call. 0 or -1. */
+static int llm_ready(sgi_llm *llm)
+{
+    if (llm->multi != NULL)
+        return 0;
+    if (lc_load() != 0) {
+        if (!llm->load_logged)
+            sg_logf(llm->opts.log, SG_LOG_ERROR, "LLM: %s", lc.error);
+        llm->load_logged = 1;
+        return -1;
+    }
+    llm->multi = curl_multi_init();
+    if (llm->multi == NULL)
+        return -1;
     curl_multi_setopt(llm->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(llm->multi, CURLMOPT_SOCKETDATA, llm);
     curl_multi_setopt(llm->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -429,7 +575,6 @@ int sgi_llm_new(struct event_base *base, const sgi_llm_opts *opts,
        flight, and every connection it closes is a new one later. */
     curl_multi_setopt(llm->multi, CURLMOPT_MAXCONNECTS,
                       llm->opts.max_connections);
-    *out = llm;
     return 0;
 }
 
@@ -471,6 +616,8 @@ int sgi_llm_start(sgi_llm *llm, const sgi_llm_request *rq, sgi_llm_fn *fn,
 
     if (out != NULL)
         *out = NULL;
+    if (llm_ready(llm) != 0)
+        return -1;
     call = calloc(1, sizeof *call);
     if (call == NULL)
         return -1;

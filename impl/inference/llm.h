@@ -89,4 +89,11 @@ void sgi_llm_cancel(sgi_llm_call *call);
 /* Calls in flight (including those waiting to retry). */
 size_t sgi_llm_pending(const sgi_llm *llm);
 
+/*
+ * libcurl is loaded (dlopen) and set up (curl_global_init) at the first
+ * call, once per process; this is curl_global_cleanup() when that
+ * happened. For the end of main, after every client is freed.
+ */
+void sgi_llm_global_cleanup(void);
+
 #endif /* SGI_LLM_H */

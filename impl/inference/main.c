@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <event2/event.h>
 
+#include "llm.h"
 #include "worker.h"
 
 #define PROG "sg-inference"
@@ -111,15 +111,10 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, PROG ": libcurl did not initialise\n");
-        return 1;
-    }
     memset(&a, 0, sizeof a);
     a.base = event_base_new();
     if (a.base == NULL) {
         fprintf(stderr, PROG ": no event loop\n");
-        curl_global_cleanup();
         return 1;
     }
     memset(&o, 0, sizeof o);
@@ -131,7 +126,6 @@ int main(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, PROG ": %s\n", err);
         event_base_free(a.base);
-        curl_global_cleanup();
         return rc;
     }
     sigint = evsignal_new(a.base, SIGINT, on_signal, &a);
@@ -155,6 +149,6 @@ int main(int argc, char **argv)
     if (sigterm != NULL)
         event_free(sigterm);
     event_base_free(a.base);
-    curl_global_cleanup();
+    sgi_llm_global_cleanup();
     return rc;
 }
