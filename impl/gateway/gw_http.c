@@ -180,6 +180,166 @@ int gw_http_call_body(sg_buf *out, const char *op, const char *consumer,
     return 0;
 }
 
+/* The same through cJSON: what the fast path must agree with. */
+static void message_id_slow(const char *body, size_t len, char *out,
+                            size_t cap)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *mid = cJSON_GetObjectItemCaseSensitive(root, "message_id");
+
+    out[0] = '\0';
+    if (cJSON_IsString(mid) && strlen(mid->valuestring) < cap)
+        snprintf(out, cap, "%s", mid->valuestring);
+    else if (cJSON_IsNumber(mid))
+        snprintf(out, cap, "%.0f", mid->valuedouble);
+    cJSON_Delete(root);
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/*
+ * A string without escapes or control characters at p (its opening
+ * quote): its text in [*s, *e) and the position after it, or NULL.
+ */
+static const char *plain_string(const char *p, const char *end,
+                                const char **s, const char **e)
+{
+    const char *q;
+
+    if (p >= end || *p != '"')
+        return NULL;
+    for (q = p + 1; q < end && *q != '"'; q++)
+        if (*q == '\\' || (unsigned char)*q < 0x20)
+            return NULL;
+    if (q >= end)
+        return NULL;
+    *s = p + 1;
+    *e = q;
+    return q + 1;
+}
+
+/* A literal or number token (no strings, objects, arrays) at p. */
+static const char *plain_scalar(const char *p, const char *end)
+{
+    const char *q = p;
+
+    while (q < end && *q != ',' && *q != '}' && *q != ' ' && *q != '\t' &&
+           *q != '\n' && *q != '\r') {
+        if (*q == '"' || *q == '{' || *q == '[' || *q == ']' || *q == ':' ||
+            *q == '\0')
+            return NULL;
+        q++;
+    }
+    if (q == p)
+        return NULL;
+    if (!((q - p == 4 && (memcmp(p, "true", 4) == 0 ||
+                          memcmp(p, "null", 4) == 0)) ||
+          (q - p == 5 && memcmp(p, "false", 5) == 0))) {
+        const char *d = p;          /* a JSON number, strictly */
+
+        if (d < q && *d == '-')
+            d++;
+        if (d < q && *d == '0') {
+            d++;
+        } else {
+            if (d >= q || *d < '1' || *d > '9')
+                return NULL;
+            while (d < q && *d >= '0' && *d <= '9')
+                d++;
+        }
+        if (d < q && *d == '.') {
+            if (++d >= q || *d < '0' || *d > '9')
+                return NULL;
+            while (d < q && *d >= '0' && *d <= '9')
+                d++;
+        }
+        if (d < q && (*d == 'e' || *d == 'E')) {
+            d++;
+            if (d < q && (*d == '+' || *d == '-'))
+                d++;
+            if (d >= q || *d < '0' || *d > '9')
+                return NULL;
+            while (d < q && *d >= '0' && *d <= '9')
+                d++;
+        }
+        if (d != q)
+            return NULL;
+    }
+    return q;
+}
+
+void gw_http_response_message_id(const char *body, size_t len, char *out,
+                                 size_t cap)
+{
+    const char *p = body, *end = body + len, *ks, *ke, *vs, *ve;
+    const char *found = NULL, *found_end = NULL;
+
+    out[0] = '\0';
+    /*
+     * Fast path: {"key": "string" | scalar, ...} with plain strings, then
+     * only white space. Any other shape (nesting, escapes, a numeric
+     * message_id, trailing text): cJSON decides.
+     */
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        goto slow;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}') {
+        p++;
+        goto done;
+    }
+    for (;;) {
+        p = plain_string(p, end, &ks, &ke);
+        if (p == NULL)
+            goto slow;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':')
+            goto slow;
+        p = skip_ws(p + 1, end);
+        if (p < end && *p == '"') {
+            p = plain_string(p, end, &vs, &ve);
+            if (p == NULL)
+                goto slow;
+            if (found == NULL && ke - ks == 10 &&
+                memcmp(ks, "message_id", 10) == 0) {
+                found = vs;
+                found_end = ve;
+            }
+        } else {
+            if (ke - ks == 10 && memcmp(ks, "message_id", 10) == 0)
+                goto slow;          /* a number, or null: cJSON's call */
+            p = plain_scalar(p, end);
+            if (p == NULL)
+                goto slow;
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}') {
+            p++;
+            break;
+        }
+        goto slow;
+    }
+done:
+    if (skip_ws(p, end) != end)
+        goto slow;
+    if (found != NULL && (size_t)(found_end - found) < cap) {
+        memcpy(out, found, (size_t)(found_end - found));
+        out[found_end - found] = '\0';
+    }
+    return;
+slow:
+    message_id_slow(body, len, out, cap);
+}
+
 /* ---- outbound ----------------------------------------------------------- */
 
 static void call_unlink(call *c)
@@ -237,7 +397,6 @@ static void on_call_done(void *ud, const char *error, long status,
     call *c = ud;
     http_platform *h = c->h;
     char why[192], id[256];
-    cJSON *root, *mid;
 
     call_unlink(c);
     id[0] = '\0';
@@ -248,13 +407,7 @@ static void on_call_done(void *ud, const char *error, long status,
         snprintf(why, sizeof why, "http platform answered %ld", status);
         gw_finish(&h->base, c->job, c->op, NULL, why);
     } else {
-        root = cJSON_ParseWithLength(body, len);
-        mid = cJSON_GetObjectItemCaseSensitive(root, "message_id");
-        if (cJSON_IsString(mid) && strlen(mid->valuestring) < sizeof id)
-            snprintf(id, sizeof id, "%s", mid->valuestring);
-        else if (cJSON_IsNumber(mid))
-            snprintf(id, sizeof id, "%.0f", mid->valuedouble);
-        cJSON_Delete(root);
+        gw_http_response_message_id(body, len, id, sizeof id);
         record_sent(h, c->job, id[0] != '\0' ? id : sg_job_id(c->job));
         gw_finish(&h->base, c->job, c->op, id, NULL);
     }

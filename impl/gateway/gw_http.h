@@ -31,4 +31,15 @@ int gw_http_inbound_parse(const char *body, size_t len, double now,
 int gw_http_call_body(sg_buf *out, const char *op, const char *consumer,
                       const char *entry_id, const sg_envelope *env);
 
+/*
+ * The platform's message ID from a 2xx answer's body: the top-level
+ * "message_id" of a JSON object, a string (kept when shorter than cap) or
+ * a number (its decimal text), exactly as cJSON would read it. A flat
+ * object without escapes (the usual answer) is read in place without
+ * allocating; anything else goes through cJSON. out gets "" when there
+ * is none.
+ */
+void gw_http_response_message_id(const char *body, size_t len, char *out,
+                                 size_t cap);
+
 #endif /* GW_HTTP_H */

@@ -434,6 +434,72 @@ static void test_gw_http_call_body_shape(void **state)
     sg_buf_destroy(&b);
 }
 
+/* What cJSON makes of a body: the reference the fast path must match. */
+static void message_id_by_cjson(const char *body, size_t len, char *out,
+                                size_t cap)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *mid = cJSON_GetObjectItemCaseSensitive(root, "message_id");
+
+    out[0] = '\0';
+    if (cJSON_IsString(mid) && strlen(mid->valuestring) < cap)
+        snprintf(out, cap, "%s", mid->valuestring);
+    else if (cJSON_IsNumber(mid))
+        snprintf(out, cap, "%.0f", mid->valuedouble);
+    cJSON_Delete(root);
+}
+
+static void expect_message_id(const char *body, size_t cap, const char *want)
+{
+    char got[64], ref[64];
+
+    assert_true(cap <= sizeof got);
+    gw_http_response_message_id(body, strlen(body), got, cap);
+    message_id_by_cjson(body, strlen(body), ref, cap);
+    if (strcmp(got, ref) != 0 || strcmp(got, want) != 0)
+        fail_msg("%s: got '%s', cJSON '%s', want '%s'", body, got, ref,
+                 want);
+}
+
+/* SG-OUT-013: the platform's message ID, read as cJSON reads it. */
+static void test_gw_http_response_message_id(void **state)
+{
+    (void)state;
+    expect_message_id("{\"ok\":true,\"message_id\":\"mock-1\"}", 64,
+                      "mock-1");
+    expect_message_id(" {\n\t\"message_id\" : \"p-7\" , \"n\": -1.5e+3 }\r\n",
+                      64, "p-7");
+    expect_message_id("{\"a\":null,\"b\":false,\"c\":0,\"message_id\":\"x\"}",
+                      64, "x");
+    expect_message_id("{}", 64, "");
+    expect_message_id("{\"ok\":true}", 64, "");
+    expect_message_id("", 64, "");
+    expect_message_id("not json", 64, "");
+    expect_message_id("[\"message_id\"]", 64, "");
+    /* The first of two, as cJSON's lookup does. */
+    expect_message_id("{\"message_id\":\"one\",\"message_id\":\"two\"}", 64,
+                      "one");
+    expect_message_id("{\"message_id\":\"one\",\"message_id\":2}", 64, "one");
+    /* A number: its decimal text; null: none. */
+    expect_message_id("{\"message_id\":42}", 64, "42");
+    expect_message_id("{\"message_id\":null}", 64, "");
+    /* Escapes, nesting, odd numbers and text after the object: cJSON. */
+    expect_message_id("{\"message_id\":\"a\\\"b\"}", 64, "a\"b");
+    expect_message_id("{\"message_id\":\"\\u0041\"}", 64, "A");
+    expect_message_id("{\"x\":{\"message_id\":\"in\"},\"message_id\":\"out\"}",
+                      64, "out");
+    expect_message_id("{\"x\":[1,2],\"message_id\":\"y\"}", 64, "y");
+    expect_message_id("{\"n\":01,\"message_id\":\"z\"}", 64, "z");
+    expect_message_id("{\"n\":1.,\"message_id\":\"z\"}", 64, "z");
+    expect_message_id("{\"message_id\":\"t\"} trailing", 64, "t");
+    expect_message_id("{\"message_id\":\"t\",}", 64, "");
+    expect_message_id("{\"message_id\":\"t\"", 64, "");
+    expect_message_id("{\"message_\\u0069d\":\"esc\"}", 64, "esc");
+    /* Too long for the caller's buffer: none. */
+    expect_message_id("{\"message_id\":\"0123456789\"}", 10, "");
+    expect_message_id("{\"message_id\":\"012345678\"}", 10, "012345678");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -452,6 +518,7 @@ int main(void)
         cmocka_unit_test(
             test_gw_http_inbound_parse_rejects_with_reason_and_path),
         cmocka_unit_test(test_gw_http_call_body_shape),
+        cmocka_unit_test(test_gw_http_response_message_id),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
