@@ -42,6 +42,7 @@ static struct {
     CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
     CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
     void (*easy_cleanup)(CURL *);
+    void (*easy_reset)(CURL *);
     const char *(*easy_strerror)(CURLcode);
     CURLM *(*multi_init)(void);
     CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
@@ -62,6 +63,7 @@ static struct {
 #define curl_easy_setopt (*lc.easy_setopt)
 #define curl_easy_getinfo (*lc.easy_getinfo)
 #define curl_easy_cleanup (*lc.easy_cleanup)
+#define curl_easy_reset (*lc.easy_reset)
 #define curl_easy_strerror (*lc.easy_strerror)
 #define curl_multi_init (*lc.multi_init)
 #define curl_multi_setopt (*lc.multi_setopt)
@@ -114,6 +116,7 @@ static int lc_load(void)
         LC_SYM(easy_setopt, "curl_easy_setopt") != 0 ||
         LC_SYM(easy_getinfo, "curl_easy_getinfo") != 0 ||
         LC_SYM(easy_cleanup, "curl_easy_cleanup") != 0 ||
+        LC_SYM(easy_reset, "curl_easy_reset") != 0 ||
         LC_SYM(easy_strerror, "curl_easy_strerror") != 0 ||
         LC_SYM(multi_init, "curl_multi_init") != 0 ||
         LC_SYM(multi_setopt, "curl_multi_setopt") != 0 ||
@@ -147,6 +150,8 @@ void sgi_llm_global_cleanup(void)
     lc.state = 0;
 }
 
+#define EASY_IDLE_MAX 16
+
 struct sgi_llm {
     struct event_base *base;
     CURLM *multi;
@@ -156,6 +161,10 @@ struct sgi_llm {
     size_t ncalls;
     struct sock *socks;         /* every watched socket */
     int load_logged;            /* libcurl's load failure was logged */
+    /* Easy handles of finished calls, reset, for the next ones: a handle
+       is a few allocations and buffers not worth making per call. */
+    CURL *idle[EASY_IDLE_MAX];
+    size_t nidle;
 };
 
 struct sgi_llm_call {
@@ -382,7 +391,12 @@ static void call_unlink_free(sgi_llm_call *call)
     llm->ncalls--;
     if (call->retry != NULL)
         event_free(call->retry);
-    curl_easy_cleanup(call->easy);
+    if (call->easy != NULL && llm->nidle < EASY_IDLE_MAX) {
+        curl_easy_reset(call->easy);
+        llm->idle[llm->nidle++] = call->easy;
+    } else if (call->easy != NULL) {
+        curl_easy_cleanup(call->easy);
+    }
     curl_slist_free_all(call->headers);
     free(call->url);
     free(call->body);
@@ -584,6 +598,8 @@ void sgi_llm_free(sgi_llm *llm)
         return;
     while (llm->calls != NULL)
         call_unlink_free(llm->calls);
+    while (llm->nidle > 0)
+        curl_easy_cleanup(llm->idle[--llm->nidle]);
     if (llm->multi != NULL)
         curl_multi_cleanup(llm->multi);
     /* Cached connections may close without a CURL_POLL_REMOVE. */
@@ -632,7 +648,7 @@ int sgi_llm_start(sgi_llm *llm, const sgi_llm_request *rq, sgi_llm_fn *fn,
     call->url = dup_n(rq->url, strlen(rq->url));
     call->body = dup_n(rq->body, rq->body_len);
     call->body_len = rq->body_len;
-    call->easy = curl_easy_init();
+    call->easy = llm->nidle > 0 ? llm->idle[--llm->nidle] : curl_easy_init();
     if (call->url == NULL || call->body == NULL || call->easy == NULL)
         ok = 0;
     h = curl_slist_append(NULL, "Content-Type: application/json");

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "../libsg/json_text.h"
+#include "../libsg/utf8.h"
 
 static int put_raw(sg_buf *b, const char *s)
 {
@@ -154,41 +155,314 @@ static int put_name(sg_buf *b, sg_str display)
     return rc;
 }
 
-/* A usable record's role and content, parsed; NULL tree when unusable. */
-static cJSON *read_record(const char *rec, size_t len, const char **role,
-                          const char **content)
-{
-    const cJSON *r, *c;
-    cJSON *j = NULL;
-    sg_error err;
-    char *copy;
+/*
+ * History records are read without building a tree: each is scanned once,
+ * and the content's JSON string goes into the request as it is (it is
+ * already JSON), after it was checked. A record is usable when it is a
+ * JSON object whose "role" is "user" or "assistant" and whose "content"
+ * is a string (the first of each name counts, as with a parser).
+ */
 
+/* A JSON string as it is written, between its quotes. */
+typedef struct lit {
+    const char *p;
+    size_t n;
+} lit;
+
+static const char *skip_ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+static int hex4(const char *p, const char *e, unsigned *out)
+{
+    unsigned v = 0;
+    int i;
+
+    if (e - p < 4)
+        return -1;
+    for (i = 0; i < 4; i++) {
+        char c = p[i];
+
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/*
+ * The JSON string at p (on its opening quote): checks its escapes (a
+ * surrogate only in a pair), that no control character is raw, and that
+ * its bytes are UTF-8; *out its inside, *dlen its decoded length. The
+ * end of the string, or NULL when it is not one.
+ */
+static const char *scan_str(const char *p, const char *e, lit *out,
+                            size_t *dlen)
+{
+    const char *start;
+    size_t d = 0;
+    int high = 0;
+
+    if (p >= e || *p != '"')
+        return NULL;
+    start = ++p;
+    while (p < e && *p != '"') {
+        unsigned char c = (unsigned char)*p;
+
+        if (c < 0x20)
+            return NULL;
+        if (c != '\\') {
+            if (high)
+                return NULL;
+            p++;
+            d++;
+            continue;
+        }
+        if (++p >= e)
+            return NULL;
+        if (*p == 'u') {
+            unsigned v;
+
+            if (hex4(p + 1, e, &v) != 0)
+                return NULL;
+            p += 5;
+            if (v >= 0xDC00 && v <= 0xDFFF) {
+                if (!high)
+                    return NULL;
+                high = 0;
+                d += 1;         /* 3 + 1: a pair makes 4 bytes */
+                continue;
+            }
+            if (high)
+                return NULL;
+            if (v >= 0xD800 && v <= 0xDBFF) {
+                high = 1;
+                d += 3;
+            } else {
+                d += v < 0x80 ? 1 : v < 0x800 ? 2 : 3;
+            }
+            continue;
+        }
+        if (high || strchr("\"\\/bfnrt", *p) == NULL)
+            return NULL;
+        p++;
+        d++;
+    }
+    if (p >= e || high)
+        return NULL;
+    out->p = start;
+    out->n = (size_t)(p - start);
+    if (!sg__utf8_valid((const uint8_t *)out->p, out->n))
+        return NULL;
+    *dlen = d;
+    return p + 1;
+}
+
+/* Skips one JSON value of any type; NULL when there is none. */
+static const char *skip_value(const char *p, const char *e, int depth)
+{
+    lit l;
+    size_t d;
+
+    p = skip_ws(p, e);
+    if (p >= e)
+        return NULL;
+    if (*p == '"')
+        return scan_str(p, e, &l, &d);
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+
+        if (depth <= 0)
+            return NULL;
+        p = skip_ws(p + 1, e);
+        if (p < e && *p == close)
+            return p + 1;
+        for (;;) {
+            if (close == '}') {
+                p = scan_str(skip_ws(p, e), e, &l, &d);
+                if (p == NULL)
+                    return NULL;
+                p = skip_ws(p, e);
+                if (p >= e || *p != ':')
+                    return NULL;
+                p++;
+            }
+            p = skip_value(p, e, depth - 1);
+            if (p == NULL)
+                return NULL;
+            p = skip_ws(p, e);
+            if (p < e && *p == ',') {
+                p++;
+                continue;
+            }
+            if (p < e && *p == close)
+                return p + 1;
+            return NULL;
+        }
+    }
+    if ((size_t)(e - p) >= 4 && (memcmp(p, "true", 4) == 0 ||
+                                 memcmp(p, "null", 4) == 0))
+        return p + 4;
+    if ((size_t)(e - p) >= 5 && memcmp(p, "false", 5) == 0)
+        return p + 5;
+    if (*p == '-' || (*p >= '0' && *p <= '9')) {
+        const char *q = p;
+
+        while (q < e && strchr("+-.eE0123456789", *q) != NULL)
+            q++;
+        return q;
+    }
+    return NULL;
+}
+
+/* Decodes a checked JSON string into out (cap bytes, cut there); the
+   number of bytes written. */
+static size_t lit_decode(lit l, char *out, size_t cap)
+{
+    const char *p = l.p, *e = l.p + l.n;
+    size_t n = 0;
+
+    while (p < e && n + 4 <= cap) {
+        unsigned v;
+
+        if (*p != '\\') {
+            out[n++] = *p++;
+            continue;
+        }
+        p++;
+        if (*p != 'u') {
+            const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
+
+            out[n++] = to[strchr(from, *p) - from];
+            p++;
+            continue;
+        }
+        (void)hex4(p + 1, e, &v);
+        p += 5;
+        if (v >= 0xD800 && v <= 0xDBFF) {
+            unsigned lo = 0;
+
+            (void)hex4(p + 2, e, &lo);
+            p += 6;
+            v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        if (v < 0x80) {
+            out[n++] = (char)v;
+        } else if (v < 0x800) {
+            out[n++] = (char)(0xC0 | (v >> 6));
+            out[n++] = (char)(0x80 | (v & 0x3F));
+        } else if (v < 0x10000) {
+            out[n++] = (char)(0xE0 | (v >> 12));
+            out[n++] = (char)(0x80 | ((v >> 6) & 0x3F));
+            out[n++] = (char)(0x80 | (v & 0x3F));
+        } else {
+            out[n++] = (char)(0xF0 | (v >> 18));
+            out[n++] = (char)(0x80 | ((v >> 12) & 0x3F));
+            out[n++] = (char)(0x80 | ((v >> 6) & 0x3F));
+            out[n++] = (char)(0x80 | (v & 0x3F));
+        }
+    }
+    return n;
+}
+
+typedef struct record {
+    int usable;
+    int user;                   /* role user, else assistant */
+    lit content;
+    size_t content_len;         /* decoded */
+    int has_name;
+    lit name;                   /* user_name, when a string */
+} record;
+
+/* Reads one history record; r->usable says whether it can be used. */
+static void read_record(const char *rec, size_t len, record *r)
+{
+    const char *p, *e;
+    int have_role = 0, have_content = 0, have_name = 0;
+
+    memset(r, 0, sizeof *r);
     if (rec == NULL || len == 0 || len > SGI_HISTORY_RECORD_MAX)
-        return NULL;
-    /* The parser wants a NUL after the text; Redis replies have one, but
-       the caller's array need not. */
-    copy = malloc(len + 1);
-    if (copy == NULL)
-        return NULL;
-    memcpy(copy, rec, len);
-    copy[len] = '\0';
-    if (sg__json_parse(copy, len, SGI_HISTORY_RECORD_MAX, 4, "history", &j,
-                       &err) != 0) {
-        free(copy);
-        return NULL;
+        return;
+    e = rec + len;
+    p = skip_ws(rec, e);
+    if (p >= e || *p != '{')
+        return;
+    p = skip_ws(p + 1, e);
+    if (p < e && *p == '}') {
+        p++;
+    } else {
+        for (;;) {
+            lit key, v;
+            size_t d;
+
+            p = scan_str(skip_ws(p, e), e, &key, &d);
+            if (p == NULL)
+                return;
+            p = skip_ws(p, e);
+            if (p >= e || *p != ':')
+                return;
+            p = skip_ws(p + 1, e);
+#define KEY_IS(k) (key.n == sizeof k - 1 && memcmp(key.p, k, key.n) == 0)
+            if (KEY_IS("role") && !have_role) {
+                char buf[16];
+                size_t n;
+
+                have_role = 1;
+                if (p >= e || *p != '"')
+                    return;     /* not a string: unusable */
+                if ((p = scan_str(p, e, &v, &d)) == NULL)
+                    return;
+                n = lit_decode(v, buf, sizeof buf);
+                if (n == 4 && d == 4 && memcmp(buf, "user", 4) == 0)
+                    r->user = 1;
+                else if (!(n == 9 && d == 9 &&
+                           memcmp(buf, "assistant", 9) == 0))
+                    return;
+            } else if (KEY_IS("content") && !have_content) {
+                have_content = 1;
+                if (p >= e || *p != '"')
+                    return;
+                if ((p = scan_str(p, e, &r->content, &r->content_len)) ==
+                    NULL)
+                    return;
+            } else if (KEY_IS("user_name") && !have_name) {
+                have_name = 1;
+                if (p < e && *p == '"') {
+                    if ((p = scan_str(p, e, &r->name, &d)) == NULL)
+                        return;
+                    r->has_name = 1;
+                } else if ((p = skip_value(p, e, 4)) == NULL) {
+                    return;
+                }
+            } else if ((p = skip_value(p, e, 4)) == NULL) {
+                return;
+            }
+#undef KEY_IS
+            p = skip_ws(p, e);
+            if (p < e && *p == ',') {
+                p++;
+                continue;
+            }
+            if (p < e && *p == '}') {
+                p++;
+                break;
+            }
+            return;
+        }
     }
-    free(copy);
-    r = cJSON_GetObjectItemCaseSensitive(j, "role");
-    c = cJSON_GetObjectItemCaseSensitive(j, "content");
-    if (!cJSON_IsString(r) || !cJSON_IsString(c) ||
-        (strcmp(r->valuestring, "user") != 0 &&
-         strcmp(r->valuestring, "assistant") != 0)) {
-        cJSON_Delete(j);
-        return NULL;
-    }
-    *role = r->valuestring;
-    *content = c->valuestring;
-    return j;
+    if (skip_ws(p, e) != e || !have_role || !have_content)
+        return;
+    r->usable = 1;
 }
 
 int sgi_prompt_body(sg_buf *out, const sgi_config *cfg,
@@ -196,22 +470,23 @@ int sgi_prompt_body(sg_buf *out, const sgi_config *cfg,
                     sg_str current, sg_str current_name)
 {
     size_t start = out->len, first, used, i;
-    const char *role, *content;
-    cJSON *j;
+    record small[32], *rs = small;
     int rc;
 
+    /* Each record read once: rs[i]. */
+    if (n > 32 && (rs = malloc(n * sizeof *rs)) == NULL)
+        return SG_ENOMEM;
     /* Keep the newest records whose content fits the budget. */
     first = n;
     used = 0;
     while (first > 0) {
-        j = read_record(recs[first - 1], lens[first - 1], &role, &content);
-        if (j != NULL) {
-            size_t clen = strlen(content);
+        record *r = &rs[first - 1];
 
-            cJSON_Delete(j);
-            if (used + clen > SGI_HISTORY_BUDGET)
+        read_record(recs[first - 1], lens[first - 1], r);
+        if (r->usable) {
+            if (used + r->content_len > SGI_HISTORY_BUDGET)
                 break;
-            used += clen;
+            used += r->content_len;
         }
         first--;
     }
@@ -224,26 +499,29 @@ int sgi_prompt_body(sg_buf *out, const sgi_config *cfg,
                                         ? cfg->system_prompt : "");
     if (rc == 0) rc = put_raw(out, "}");
     for (i = first; rc == 0 && i < n; i++) {
-        size_t mark = out->len;
+        const record *r = &rs[i];
 
-        j = read_record(recs[i], lens[i], &role, &content);
-        if (j == NULL)
+        if (!r->usable)
             continue;
-        rc = put_raw(out, ",{\"role\":");
-        if (rc == 0) rc = put_cstr(out, role);
-        if (rc == 0) rc = put_raw(out, ",\"content\":");
-        if (rc == 0) rc = put_cstr(out, content);
-        if (rc == 0 && strcmp(role, "user") == 0)
-            rc = put_name(out, json_str(j, "user_name"));
-        if (rc == 0) rc = put_raw(out, "}");
-        if (rc == SG_EINVAL) {
-            /* Content that is not UTF-8 (cJSON does not check): the
-               record is skipped rather than failing the call. */
-            out->len = mark;
-            rc = 0;
+        rc = put_raw(out, r->user ? ",{\"role\":\"user\",\"content\":\""
+                                  : ",{\"role\":\"assistant\",\"content\":"
+                                    "\"");
+        /* Checked JSON: in as it is. */
+        if (rc == 0 && sg_buf_append(out, r->content.p, r->content.n) != 0)
+            rc = SG_ENOMEM;
+        if (rc == 0) rc = put_raw(out, "\"");
+        if (rc == 0 && r->user && r->has_name) {
+            char name[320];
+            sg_str display;
+
+            display.ptr = name;
+            display.len = lit_decode(r->name, name, sizeof name);
+            rc = put_name(out, display);
         }
-        cJSON_Delete(j);
+        if (rc == 0) rc = put_raw(out, "}");
     }
+    if (rs != small)
+        free(rs);
     if (rc == 0) rc = put_raw(out, ",{\"role\":\"user\",\"content\":");
     if (rc == 0) rc = put_str(out, current);
     if (rc == 0) rc = put_name(out, current_name);

@@ -52,8 +52,9 @@ int sgi_history_record_from_rpc(sg_buf *out, const struct cJSON *m);
 /*
  * Appends the chat.completions request body: model and sampling from cfg,
  * a system message with cfg->system_prompt, the history records
- * recs[0..n) (oldest first; unusable ones skipped; the oldest dropped
- * beyond SGI_HISTORY_BUDGET), then the user message `current` by
+ * recs[0..n) (oldest first; unusable ones skipped: not a JSON object
+ * with "role" user or assistant and a string "content", or not UTF-8;
+ * the oldest dropped beyond SGI_HISTORY_BUDGET), then the user message `current` by
  * `current_name`. User messages carry their author's name in the
  * OpenAI `name` member (see sgi_prompt_name()), so that the model can
  * tell the people of a channel apart. The body is NUL-terminated (not

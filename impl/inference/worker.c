@@ -752,9 +752,11 @@ static void on_llm_done(const sgi_llm_result *res, void *ud)
     }
 }
 
-/* History known: show typing, call the LLM. The message joins the
-   history with the reply (or without one when the LLM fails). */
-static void proceed(task *t)
+/* History known (recs[0..n), each NUL-terminated; borrowed for the
+   call): show typing, call the LLM. The message joins the history with
+   the reply (or without one when the LLM fails). */
+static void proceed_with(task *t, const char *const *recs,
+                         const size_t *lens, size_t n)
 {
     sgi_worker *w = t->w;
     sgi_llm_request rq;
@@ -770,8 +772,7 @@ static void proceed(task *t)
     sg_buf_init(&body, NULL);
     current.ptr = (const char *)t->text.data;
     current.len = t->text.len;
-    if (sgi_prompt_body(&body, &w->cfg, (const char *const *)t->recs,
-                        t->lens, t->nrecs, current,
+    if (sgi_prompt_body(&body, &w->cfg, recs, lens, n, current,
                         t->msg.user_name) != 0) {
         sg_buf_destroy(&body);
         task_abort(t, "the LLM request could not be built");
@@ -803,6 +804,12 @@ static void proceed(task *t)
         return;
     }
     sg_buf_destroy(&body);
+}
+
+/* History known: what the gateway gave, or none. */
+static void proceed(task *t)
+{
+    proceed_with(t, (const char *const *)t->recs, t->lens, t->nrecs);
 }
 
 static void on_rpc_history(const sg_rpc_result *res, void *ud)
@@ -883,7 +890,8 @@ static void on_history_read(sg_conn *c, int status, const sg_reply *r,
                             void *ud)
 {
     task *t = ud;
-    size_t i, n;
+    const char *small_recs[32], **recs = small_recs;
+    size_t small_lens[32], *lens = small_lens, i, k = 0, n;
 
     (void)c;
     t->busy--;
@@ -909,14 +917,31 @@ static void on_history_read(sg_conn *c, int status, const sg_reply *r,
             proceed(t);
         return;
     }
+    /* The records are used where they are, in the reply. */
+    if (n > 32) {
+        recs = malloc(n * sizeof *recs);
+        lens = malloc(n * sizeof *lens);
+        if (recs == NULL || lens == NULL) {
+            free(recs);
+            free(lens);
+            task_abort(t, "out of memory");
+            return;
+        }
+    }
     for (i = 0; i < n; i++) {
         size_t len;
         const char *s = sg_reply_str(sg_reply_at(r, i), &len);
 
-        if (s != NULL && len <= SGI_HISTORY_RECORD_MAX)
-            (void)add_rec(t, s, len);
+        if (s != NULL && len <= SGI_HISTORY_RECORD_MAX) {
+            recs[k] = s;
+            lens[k++] = len;
+        }
     }
-    proceed(t);
+    proceed_with(t, recs, lens, k);
+    if (recs != small_recs) {
+        free(recs);
+        free(lens);
+    }
 }
 
 /* ---- channels already asked -------------------------------------------- */

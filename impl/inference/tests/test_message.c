@@ -204,6 +204,62 @@ static void test_prompt_body_history_and_budget(void **state)
     sgi_config_destroy(&cfg);
 }
 
+/*
+ * History records as any writer may have written them: escapes, other
+ * members, members in another order, a nested value; and the unusable
+ * ones skipped (a lone surrogate, bytes that are not UTF-8, a role that
+ * is not a string, trailing text).
+ */
+static void test_prompt_body_reads_records_as_json(void **state)
+{
+    sgi_config cfg;
+    sg_buf body;
+    const char *recs[] = {
+        "{\"ts\":1.5,\"extra\":{\"a\":[1,2,{\"b\":null}]},\"user_name\":"
+        "\"J\\u00fcrgen \\\"J\\\"\",\"content\":\"line\\none \\u00e9 "
+        "\\ud83d\\ude00 \\/\",\"role\":\"us\\u0065r\"}",
+        " { \"role\" : \"assistant\" , \"content\" : \"ok\" } ",
+        "{\"role\":\"user\",\"content\":\"lone \\ud83d\"}",
+        "{\"role\":\"user\",\"content\":\"bad \xff\"}",
+        "{\"role\":1,\"content\":\"x\"}",
+        "{\"role\":\"user\",\"content\":\"x\"} trailing",
+        "{\"role\":\"user\",\"content\":\"first wins\",\"content\":\"no\"}",
+    };
+    size_t lens[7], i;
+    cJSON *j, *msgs, *m;
+
+    (void)state;
+    for (i = 0; i < 7; i++)
+        lens[i] = strlen(recs[i]);
+    assert_int_equal(sgi_config_init(&cfg), 0);
+    sg_buf_init(&body, NULL);
+    assert_int_equal(sgi_prompt_body(&body, &cfg, recs, lens, 7,
+                                     SG_STR("now"), SG_STR("")), 0);
+    j = cJSON_Parse((const char *)body.data);
+    assert_non_null(j);
+    msgs = cJSON_GetObjectItem(j, "messages");
+    /* system, 3 usable records, the message. */
+    assert_int_equal(cJSON_GetArraySize(msgs), 5);
+    m = cJSON_GetArrayItem(msgs, 1);
+    assert_string_equal(cJSON_GetObjectItem(m, "role")->valuestring, "user");
+    assert_string_equal(cJSON_GetObjectItem(m, "content")->valuestring,
+                        "line\none \xc3\xa9 \xf0\x9f\x98\x80 /");
+    assert_string_equal(cJSON_GetObjectItem(m, "name")->valuestring,
+                        "J_rgen__J_");
+    m = cJSON_GetArrayItem(msgs, 2);
+    assert_string_equal(cJSON_GetObjectItem(m, "role")->valuestring,
+                        "assistant");
+    assert_string_equal(cJSON_GetObjectItem(m, "content")->valuestring,
+                        "ok");
+    m = cJSON_GetArrayItem(msgs, 3);
+    assert_string_equal(cJSON_GetObjectItem(m, "content")->valuestring,
+                        "first wins");
+    assert_null(cJSON_GetObjectItem(m, "name"));
+    cJSON_Delete(j);
+    sg_buf_destroy(&body);
+    sgi_config_destroy(&cfg);
+}
+
 static void test_prompt_name_allowed_characters(void **state)
 {
     char out[80];
@@ -263,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_message_from_inbound_defaults),
         cmocka_unit_test(test_message_prompt_text_names_attachments),
         cmocka_unit_test(test_prompt_body_history_and_budget),
+        cmocka_unit_test(test_prompt_body_reads_records_as_json),
         cmocka_unit_test(test_prompt_name_allowed_characters),
         cmocka_unit_test(test_history_record_from_rpc),
     };
