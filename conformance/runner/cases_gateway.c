@@ -1160,9 +1160,12 @@ static int g_sigstop(sgc_ctx *c)
     sgc_proc_signal(&c->inst[victim], SIGSTOP);
     int want = 1;
     int parked = sgc_wait(c, 15000, sgc_pred_dlq_count, &want);
+    /* The platform answers while the gateway is still paused, so that on
+     * SIGCONT the answer and the overdue renewal are ready at once. */
+    sgc_platform_release(c);
+    sgc_settle(c, 200);
     sgc_proc_signal(&c->inst[victim], SIGCONT);
     c->inst[victim].intended = 0;
-    sgc_platform_release(c);
     sgc_settle(c, 1500);
     redisReply *r = sgc_cmd(c, "HGET %s message_id", key);
     int marked = r && r->type == REDIS_REPLY_STRING && r->len > 0;

@@ -830,6 +830,17 @@ void sgc_run_case(const sgc_case *def, const sgc_iut *iut,
         snprintf(res->reason, sizeof res->reason, "%s", c->skip_reason);
     else if (c->errored)
         snprintf(res->reason, sizeof res->reason, "%s", c->error);
+    /* A miss the IUT lists as known says so, with the reason. */
+    for (int i = 0; i < c->nfindings; i++) {
+        sgc_finding *f = &c->findings[i];
+        const char *why = f->ok || f->info ? NULL
+                                            : sgc_iut_xfail(iut, f->req);
+        if (why) {
+            size_t off = strlen(f->actual);
+            snprintf(f->actual + off, sizeof f->actual - off,
+                     " [xfail: %s]", why);
+        }
+    }
     res->nfindings = c->nfindings;
     if (c->nfindings) {
         res->findings = malloc((size_t)c->nfindings * sizeof *res->findings);

@@ -480,11 +480,17 @@ size_t sgc_history_check(const sgc_history *h, const sgc_hcheck_opts *o,
             size_t j = i;
             while (j < m && strcmp(ev[j]->key, ev[i]->key) == 0)
                 j++;
-            if (j - i > 1)
+            /* Different messages under one key (a repeat of one message
+             * is a duplicate, reported above). */
+            size_t other = j;
+            for (size_t k = i + 1; k < j && other == j; k++)
+                if (strcmp(ev[k]->token, ev[i]->token) != 0)
+                    other = k;
+            if (other != j)
                 report(&s, SGC_AN_KEY, ev[i]->token, ev[i]->channel,
                        "at most one send per message_key",
                        "message_key %s sent %zu times (tokens %s, %s)",
-                       ev[i]->key, j - i, ev[i]->token, ev[i + 1]->token);
+                       ev[i]->key, j - i, ev[i]->token, ev[other]->token);
             i = j;
         }
     }
