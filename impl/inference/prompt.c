@@ -465,6 +465,50 @@ static void read_record(const char *rec, size_t len, record *r)
     r->usable = 1;
 }
 
+/*
+ * The body's end, "}],\"temperature\":...}": the numbers are formatted
+ * once per configuration, not per request (the formatting of doubles is
+ * a good part of a body's cost). One cache per process; the worker is
+ * single-threaded.
+ */
+static int put_sampling(sg_buf *out, const sgi_config *cfg)
+{
+    static struct {
+        int set;
+        double temperature, top_p;
+        long long max_tokens;
+        sg_buf text;
+    } cache;
+    int rc;
+
+    if (!cache.set || cache.temperature != cfg->temperature ||
+        cache.top_p != cfg->top_p ||
+        cache.max_tokens != (long long)cfg->max_tokens) {
+        if (!cache.set)
+            sg_buf_init(&cache.text, NULL);
+        cache.set = 0;
+        sg_buf_reset(&cache.text);
+        rc = put_raw(&cache.text, "}],\"temperature\":");
+        if (rc == 0) rc = sg__json_put_number(&cache.text, cfg->temperature);
+        if (rc == 0) rc = put_raw(&cache.text, ",\"top_p\":");
+        if (rc == 0) rc = sg__json_put_number(&cache.text, cfg->top_p);
+        if (rc == 0) rc = put_raw(&cache.text, ",\"max_tokens\":");
+        if (rc == 0)
+            rc = sg__json_put_number(&cache.text, (double)cfg->max_tokens);
+        if (rc == 0) rc = put_raw(&cache.text, "}");
+        if (rc != 0) {
+            sg_buf_destroy(&cache.text);
+            return rc;
+        }
+        cache.set = 1;
+        cache.temperature = cfg->temperature;
+        cache.top_p = cfg->top_p;
+        cache.max_tokens = (long long)cfg->max_tokens;
+    }
+    return sg_buf_append(out, cache.text.data, cache.text.len) != 0
+               ? SG_ENOMEM : 0;
+}
+
 int sgi_prompt_body(sg_buf *out, const sgi_config *cfg,
                     const char *const *recs, const size_t *lens, size_t n,
                     sg_str current, sg_str current_name)
@@ -525,13 +569,7 @@ int sgi_prompt_body(sg_buf *out, const sgi_config *cfg,
     if (rc == 0) rc = put_raw(out, ",{\"role\":\"user\",\"content\":");
     if (rc == 0) rc = put_str(out, current);
     if (rc == 0) rc = put_name(out, current_name);
-    if (rc == 0) rc = put_raw(out, "}],\"temperature\":");
-    if (rc == 0) rc = sg__json_put_number(out, cfg->temperature);
-    if (rc == 0) rc = put_raw(out, ",\"top_p\":");
-    if (rc == 0) rc = sg__json_put_number(out, cfg->top_p);
-    if (rc == 0) rc = put_raw(out, ",\"max_tokens\":");
-    if (rc == 0) rc = sg__json_put_number(out, (double)cfg->max_tokens);
-    if (rc == 0) rc = put_raw(out, "}");
+    if (rc == 0) rc = put_sampling(out, cfg);
     if (rc == 0) rc = sg__json_terminate(out);
     if (rc != 0)
         out->len = start;
