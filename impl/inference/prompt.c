@@ -333,7 +333,7 @@ static size_t lit_decode(lit l, char *out, size_t cap)
     size_t n = 0;
 
     while (p < e && n + 4 <= cap) {
-        unsigned v;
+        unsigned v = 0;
 
         if (*p != '\\') {
             out[n++] = *p++;
