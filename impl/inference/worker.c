@@ -116,6 +116,7 @@ struct sgi_worker {
     uint64_t history_fetches;
     uint64_t history_fetch_none, config_reloads, config_errors;
     uint64_t publish_errors, history_errors;
+    uint64_t fenced;            /* replies not published: entry taken over */
     /* Commands written by the command connection and every connection
        made like it (the consumer's reader, the RPC client's waiting
        connections; the lease shares the command connection), and by
@@ -302,20 +303,32 @@ static sg_script history_script;
 
 /*
  * The end of an answered message, in one round trip and one command:
- * KEYS[1] the outbound stream, KEYS[2] the channel's history list;
- * ARGV[1] the stream's MAXLEN, ARGV[2] the entries' ts, ARGV[3] their
- * trace_id, ARGV[4] the reply `message` envelope, ARGV[5] the stop_typing
- * envelope, ARGV[6] the most history records kept, ARGV[7] the list's TTL
- * in ms, ARGV[8..] records to append. The entries are the ones libsg's
- * publisher writes (SG-FRAME-001/002/008). Returns the reply's entry ID.
+ * KEYS[1] the outbound stream, KEYS[2] the channel's history list,
+ * KEYS[3] the inbound stream; ARGV[1] the stream's MAXLEN, ARGV[2] the
+ * entries' ts, ARGV[3] their trace_id, ARGV[4] the reply `message`
+ * envelope, ARGV[5] the stop_typing envelope, ARGV[6] the most history
+ * records kept, ARGV[7] the list's TTL in ms, ARGV[8] the worker group,
+ * ARGV[9] the inbound entry's ID, ARGV[10] this consumer, ARGV[11..]
+ * records to append. The entries are the ones libsg's publisher writes
+ * (SG-FRAME-001/002/008). Returns the reply's entry ID, or the error
+ * NOTOWNER, with nothing written, when the inbound entry is no longer
+ * pending at this consumer: another one took it over (autoclaim after
+ * this handling's lock expired), so this handling is fenced (SG-LOCK-004)
+ * and its reply would be a second one.
  */
 static const char reply_lua[] =
+    "local p = redis.call('XPENDING', KEYS[3], ARGV[8], ARGV[9], ARGV[9],\n"
+    "  1, ARGV[10])\n"
+    "if #p == 0 then\n"
+    "  return redis.error_reply('NOTOWNER the entry is not pending at this "
+    "consumer')\n"
+    "end\n"
     "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n"
     "  'data', ARGV[4], 'ts', ARGV[2], 'trace_id', ARGV[3])\n"
     "redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n"
     "  'data', ARGV[5], 'ts', ARGV[2], 'trace_id', ARGV[3])\n"
-    "if #ARGV > 7 then\n"
-    "  redis.call('RPUSH', KEYS[2], unpack(ARGV, 8))\n"
+    "if #ARGV > 10 then\n"
+    "  redis.call('RPUSH', KEYS[2], unpack(ARGV, 11))\n"
     "  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)\n"
     "  redis.call('PEXPIRE', KEYS[2], ARGV[7])\n"
     "end\n"
@@ -568,6 +581,15 @@ static void on_reply_done(sg_conn *c, int status, const sg_reply *r,
         task_abort(t, "stopped");
         return;
     }
+    if (status == SG_EREDIS && sg_reply_is(r, "NOTOWNER")) {
+        /* Fenced (SG-LOCK-004): another consumer has the entry. */
+        t->w->fenced++;
+        task_finish(t, SG_JOB_FAILED("the entry was taken over by another "
+                                     "consumer: no reply published "
+                                     "(SG-LOCK-004)"));
+        task_maybe_free(t);
+        return;
+    }
     if (status != 0) {
         t->w->publish_errors++;
         snprintf(why, sizeof why, "publishing the reply failed: %s",
@@ -615,7 +637,7 @@ static int send_reply(task *t, char *why, size_t whycap)
     char maxlen[24], ts[32], max[24], ttl[24];
     const char **recs = NULL, **args = NULL;
     size_t *lens = NULL, *alen = NULL, n = 0, i;
-    const char *keys[2];
+    const char *keys[3];
     long long cap = w->knobs.stream_maxlen;
     struct timespec now;
     int rc = -1;
@@ -658,8 +680,8 @@ static int send_reply(task *t, char *why, size_t whycap)
         records_to_save(t, (const char *)rec.data, rec.len, &recs, &lens,
                         &n) != 0)
         goto out;
-    args = malloc((n + 9) * sizeof *args);
-    alen = malloc((n + 9) * sizeof *alen);
+    args = malloc((n + 13) * sizeof *args);
+    alen = malloc((n + 13) * sizeof *alen);
     if (args == NULL || alen == NULL)
         goto out;
     if (sg_name_join(stream, sizeof stream, w->topo.outbound_stream_prefix,
@@ -679,28 +701,32 @@ static int send_reply(task *t, char *why, size_t whycap)
     snprintf(ttl, sizeof ttl, "%lld", w->cfg.history_ttl_ms);
     keys[0] = stream;
     keys[1] = t->key;
-    for (i = 0; i < 2; i++) {
+    keys[2] = w->topo.inbound_stream;
+    for (i = 0; i < 3; i++) {
         args[i] = keys[i];
         alen[i] = strlen(keys[i]);
     }
-    args[2] = maxlen;
-    args[3] = ts;
-    args[4] = t->trace;
-    args[5] = (const char *)msg.data;
-    alen[5] = msg.len;
-    args[6] = (const char *)stop.data;
-    alen[6] = stop.len;
-    args[7] = max;
-    args[8] = ttl;
-    for (i = 2; i < 9; i++)
-        if (i != 5 && i != 6)
+    args[3] = maxlen;
+    args[4] = ts;
+    args[5] = t->trace;
+    args[6] = (const char *)msg.data;
+    alen[6] = msg.len;
+    args[7] = (const char *)stop.data;
+    alen[7] = stop.len;
+    args[8] = max;
+    args[9] = ttl;
+    args[10] = w->topo.worker_group;
+    args[11] = t->entry_id;
+    args[12] = w->instance;
+    for (i = 3; i < 13; i++)
+        if (i != 6 && i != 7)
             alen[i] = strlen(args[i]);
     for (i = 0; i < n; i++) {
-        args[9 + i] = recs[i];
-        alen[9 + i] = lens[i];
+        args[13 + i] = recs[i];
+        alen[13 + i] = lens[i];
     }
-    if (sg_conn_eval(w->conn, &reply_script, on_reply_done, t, 2,
-                     (int)(n + 9), args, alen) != 0) {
+    if (sg_conn_eval(w->conn, &reply_script, on_reply_done, t, 3,
+                     (int)(n + 13), args, alen) != 0) {
         snprintf(why, whycap, "the reply cannot be published: connection "
                  "down");
         goto out;
@@ -1209,6 +1235,9 @@ static void metrics(struct evbuffer *o, void *ud)
     metric(o, "sg_inference_status_lease_held", "gauge",
            "1 while this worker holds the status lease.",
            (uint64_t)st.lease_held);
+    metric(o, "sg_inference_fenced_total", "counter",
+           "Replies not published because another consumer had taken the "
+           "entry over.", st.fenced);
     metric(o, "sg_redis_commands_sent_total", "counter",
            "Redis commands this process sent, over all its connections.",
            st.redis_commands);
@@ -1237,6 +1266,7 @@ void sgi_worker_get_stats(const sgi_worker *w, sgi_worker_stats *out)
     out->replies = w->replies;
     out->passive = w->passive;
     out->history_fetches = w->history_fetches;
+    out->fenced = w->fenced;
     out->config_reloads = w->config_reloads;
     out->config_errors = w->config_errors;
     out->lease_held = w->lease_held;

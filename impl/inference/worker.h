@@ -75,6 +75,8 @@ typedef struct sgi_worker_stats {
     uint64_t history_fetches, config_reloads, config_errors;
     /* Redis commands sent over every connection of the worker. */
     uint64_t redis_commands;
+    /* Replies withheld: the entry was no longer this consumer's. */
+    uint64_t fenced;
     int lease_held;
 } sgi_worker_stats;
 

@@ -524,7 +524,7 @@ static void wait_sends(world *w, const char *platform, int n)
 typedef struct wait_stat {
     world *w;
     int which;                  /* 0 handled, 1 passive, 2 dead-lettered,
-                                   3 config reloads */
+                                   3 config reloads, 4 fenced */
     uint64_t want;
 } wait_stat;
 
@@ -536,7 +536,8 @@ static int stat_at_least(void *arg)
 
     sgi_worker_get_stats(s->w->w, &st);
     v = s->which == 0 ? st.handled : s->which == 1 ? st.passive
-        : s->which == 2 ? st.dead_lettered : st.config_reloads;
+        : s->which == 2 ? st.dead_lettered : s->which == 3
+        ? st.config_reloads : st.fenced;
     return v >= s->want;
 }
 
@@ -1100,6 +1101,58 @@ static void test_inference_in_flight_bounded(void **state)
     assert_int_equal(inbound_pending(w), 0);
 }
 
+/*
+ * SG-LOCK-004, SG-IN-009: an entry another consumer took over while the
+ * LLM was answering (as autoclaim does once this handling's lock expired)
+ * gets no reply from this one: the reply script finds the entry no longer
+ * pending here and writes nothing, neither the reply nor the history.
+ */
+static void test_inference_reply_fenced_when_taken_over(void **state)
+{
+    world *w = *state;
+    msg_opts m = {"webchat", "c30", "steal", "m30", 0, NULL};
+    out_entry e[MAX_OUT];
+    hung h = {w, 1};
+    sgi_worker_stats st;
+    redisReply *rep;
+    char id[64];
+
+    mock_script(&w->llm, "{\"rules\":[{\"match\":\"steal\","
+                         "\"hang\":true}]}");
+    start_worker(w);
+    publish(w, &m);
+    assert_true(sgt_loop_until(w->base, mock_holds, &h, WAIT_MS));
+    rep = redisCommand(w->sync, "XRANGE sg:stream:inbound - + COUNT 1");
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    assert_int_equal((int)rep->elements, 1);
+    copy(id, sizeof id, rep->element[0]->element[0]->str,
+         rep->element[0]->element[0]->len);
+    freeReplyObject(rep);
+    rep = redisCommand(w->sync, "XCLAIM sg:stream:inbound sg:workers thief "
+                       "0 %s JUSTID", id);
+    assert_non_null(rep);
+    assert_int_equal((int)rep->elements, 1);
+    freeReplyObject(rep);
+    assert_int_equal(http(w->llm.port, "POST", "/_mock/release", "{}",
+                          &scratch), 200);
+    wait_stat_at_least(w, 4, 1);
+    sgt_loop_for(w->base, 200);
+    /* start_typing went out before; nothing after. */
+    assert_int_equal(read_sends(w, "webchat", e, MAX_OUT), 1);
+    assert_int_equal(e[0].type, SG_OUT_START_TYPING);
+    sgi_worker_get_stats(w->w, &st);
+    assert_int_equal(st.replies, 0);
+    assert_int_equal(st.handled, 0);
+    assert_int_equal(integer(w, "EXISTS sg:history:webchat:c30"), 0);
+    /* Still the thief's. */
+    rep = redisCommand(w->sync, "XPENDING sg:stream:inbound sg:workers - + "
+                       "10 thief");
+    assert_non_null(rep);
+    assert_int_equal((int)rep->elements, 1);
+    freeReplyObject(rep);
+}
+
 static int group_exists(void *arg)
 {
     world *w = arg;
@@ -1330,6 +1383,8 @@ int main(void)
             test_inference_program_sigterm_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_inference_history_asked_once_per_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_inference_reply_fenced_when_taken_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inference_program_config_error,
                                         setup, teardown),
     };
