@@ -720,6 +720,15 @@ static int handling_instance(sgc_ctx *c, const char *token, const char *id)
     char owner[96];
     sgc_owner_of(c, c->n.inbound, c->n.worker_group, id, owner,
                  sizeof owner);
+    if (owner[0] == '\0') {
+        /* Not pending while its LLM call is in flight: acknowledged
+         * before its handler finished. */
+        sgc_check(c, "SG-IN-021", 0,
+                  "an entry stays pending while its handler runs",
+                  "entry %s was no longer pending while its LLM call was "
+                  "in flight", id);
+        return -1;
+    }
     int i = sgc_instance_of(c, owner);
     if (i < 0)
         sgc_error(c, "entry %s is owned by \"%s\", which is none of the "

@@ -41,7 +41,7 @@ static void usage(FILE *f)
 "  --list              list the cases (with -c/-x: the selected ones)\n"
 "  --dry-run           show what would run, run nothing\n"
 "  --coverage          print requirement coverage of the cases and exit\n"
-"  --timeout S         per-case time limit in seconds (default 60; scaled)\n"
+"  --timeout S         per-case time limit in seconds (default 120; scaled)\n"
 "  --time-scale F      multiply every knob and wait by F (default 1)\n"
 "  --repeat N          run every selected case N times (default 1)\n"
 "  --seed N            seed for the cases' random choices (default 1)\n"
@@ -159,7 +159,7 @@ int main(int argc, char **argv)
     memset(&opts, 0, sizeof opts);
     opts.out_dir = "sg-conform-out";
     opts.time_scale = 1.0;
-    opts.case_timeout_s = 60;
+    opts.case_timeout_s = 120;
     opts.seed = 1;
     opts.repeat = 1;
 
