@@ -102,8 +102,8 @@ static int find_reqs(char *out, size_t cap, const char *bindir)
         if (realpath(starts[s], dir) == NULL)
             continue;
         for (int up = 0; up < 8; up++) {
-            snprintf(out, cap, "%s/protocol/requirements.tsv", dir);
-            if (file_exists(out))
+            int n = snprintf(out, cap, "%s/protocol/requirements.tsv", dir);
+            if (n > 0 && (size_t)n < cap && file_exists(out))
                 return 0;
             char *slash = strrchr(dir, '/');
             if (slash == NULL || slash == dir)
