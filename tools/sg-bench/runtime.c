@@ -84,6 +84,7 @@ static void usage(FILE *f)
     fputs("usage: sg-bench runtime [--messages N] [--channels C]\n"
           "                        [--redis URL] [--read-count N]\n"
           "                        [--side inbound|outbound|both]\n"
+          "                        [--order-queues 0|1]\n"
           "\n"
           "Fills a stream with N envelopes on C channels, then handles\n"
           "them with a no-op handler through one consumer, and prints\n"
@@ -96,7 +97,9 @@ static void usage(FILE *f)
           "  --redis URL     an existing server (its data is added to);\n"
           "                  default: a private redis-server\n"
           "  --read-count N  SG_READ_COUNT of the consumer (default 10)\n"
-          "  --side S        inbound, outbound or both (default both)\n", f);
+          "  --side S        inbound, outbound or both (default both)\n"
+          "  --order-queues B  0 or 1: SG_ORDER_QUEUES of the inbound\n"
+          "                  consumer (default: the knob's default, 1)\n", f);
 }
 
 /* ---- recording ---------------------------------------------------------- */
@@ -568,6 +571,7 @@ int bench_runtime_main(int argc, char **argv)
     static const char *const extra[] = { "maxmemory-policy noeviction",
                                          NULL };
     unsigned long n = 100000, channels = 50, read_count = 0;
+    unsigned long order_queues = 2;     /* 2: the knob's default */
     const char *url = NULL, *side = "both";
     char host[256], version[32];
     int port = 0, do_in, do_out, i, rc = 1, started = 0;
@@ -599,6 +603,9 @@ int bench_runtime_main(int argc, char **argv)
         } else if (strcmp(opt, "--read-count") == 0) {
             if (bench_parse_count(opt, argv[++i], 1, 100000, &read_count) !=
                 0)
+                return 2;
+        } else if (strcmp(opt, "--order-queues") == 0) {
+            if (bench_parse_count(opt, argv[++i], 0, 1, &order_queues) != 0)
                 return 2;
         } else if (strcmp(opt, "--redis") == 0) {
             url = argv[++i];
@@ -663,6 +670,8 @@ int bench_runtime_main(int argc, char **argv)
     sg_knobs_init(&e.knobs);
     if (read_count > 0)
         e.knobs.read_count = (int)read_count;
+    if (order_queues <= 1)
+        e.knobs.order_queues = (int)order_queues;
 
     if (do_in && side_inbound(&e, &rin) != 0)
         goto out;
@@ -679,9 +688,10 @@ int bench_runtime_main(int argc, char **argv)
         putchar(',');
     }
     printf("\"latency\":\"handler start to acknowledgement confirmed\","
-           "\"read_count\":%d,\"redis\":\"%s\",\"compiler\":\"%s\","
+           "\"order_queues\":%d,\"read_count\":%d,\"redis\":\"%s\",\"compiler\":\"%s\","
            "\"build_type\":\"%s\"}\n",
-           e.knobs.read_count, version, bench_compiler(),
+           e.knobs.order_queues, e.knobs.read_count, version,
+           bench_compiler(),
            bench_build_type());
     rc = (!do_in || rin.ok) && (!do_out || rout.ok) ? 0 : 1;
 out:
