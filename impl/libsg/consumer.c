@@ -1558,6 +1558,18 @@ static size_t op_values(const sg__op *op)
  * never goes ahead of a settle queued before it, so a channel's next entry
  * starts only after its previous one was settled.
  */
+/*
+ * With order queues, begins wait while a sweep is in flight: the sweep
+ * may hand this consumer an older entry of a channel whose newer entry
+ * is about to begin, and a begin executed after the claim but sent before
+ * its reply was read would find that older entry pending here and go
+ * ahead of it (SG-IN-024). Held for one round trip per sweep.
+ */
+static int begins_held(const sg_consumer *e)
+{
+    return e->claiming && e->order != NULL;
+}
+
 static int send_step(sg_consumer *e)
 {
     size_t nops = 0, njobs = 0, nkeys = 3, nargs = 6, i, ki, ai, j;
@@ -1577,7 +1589,7 @@ static int send_step(sg_consumer *e)
                  ((op->flags & SG__F_KEY2) != 0) +
                  ((op->flags & SG__F_ORDER) != 0);
     }
-    if (op == NULL)
+    if (op == NULL && !begins_held(e))
         for (job = e->begin_head; job != NULL && njobs < BATCH_MAX;
              job = job->next) {
             njobs++;
@@ -1738,7 +1750,8 @@ static void flush(sg_consumer *e)
     int rc = 0;
 
     e->flush_scheduled = 0;
-    while (rc == 0 && (e->settle_head != NULL || e->begin_head != NULL))
+    while (rc == 0 && (e->settle_head != NULL ||
+                       (e->begin_head != NULL && !begins_held(e))))
         rc = send_step(e);
     if (rc != 0)
         arm(e->retry_ev, RETRY_MS);
@@ -2069,6 +2082,9 @@ static void on_claim(sg_conn *conn, int status, const sg_reply *reply,
     req_unlink(e, r);
     xfree(e->mem, r);
     e->claiming = 0;
+    /* Begins held during the sweep go now, after what it admits below. */
+    if (e->begin_head != NULL)
+        schedule_flush(e);
     if (status != 0 || sg_reply_len(reply) != 4) {
         if (status == SG_EREDIS && sg_reply_is(reply, "NOGROUP"))
             recreate_group(e);
