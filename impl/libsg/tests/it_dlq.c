@@ -26,19 +26,13 @@
 #include "sg/consumer.h"
 #include "sg/inbound.h"
 #include "sg/outbound.h"
-#include "sg_redis_fixture.h"
+#include "sgt_runtime.h"
 #include "sgt_loop.h"
 
 #define PLATFORM "test"
 
 typedef struct world {
-    sgt_redis redis;
-    struct event_base *base;
-    redisContext *sync;
-    sg_conn *conn;
-    sg_topology topo;
-    sg_knobs knobs;
-    sg_log log;
+    sgt_runtime rt;         /* server, loop, connections, names, knobs */
     char out_stream[128];
     char out_group[128];
     long long target;           /* for the loop conditions */
@@ -48,42 +42,23 @@ typedef struct world {
 static int setup(void **state)
 {
     static world w;
-    sg_conn_opts o;
 
     memset(&w, 0, sizeof w);
-    if (sgt_redis_start(&w.redis, NULL) != 0) {
-        fprintf(stderr, "%s\n", w.redis.errstr);
+    if (sgt_runtime_start(&w.rt, NULL) != 0)
         return -1;
-    }
-    w.base = event_base_new();
-    w.sync = sgt_redis_connect(&w.redis);
-    sg_log_init(&w.log);
-    w.log.level = getenv("SG_TEST_DEBUG") != NULL ? SG_LOG_DEBUG
-                                                  : SG_LOG_OFF;
-    sg_conn_opts_init(&o);
-    o.host = w.redis.host;
-    o.port = w.redis.port;
-    o.name = "commands";
-    o.log = &w.log;
-    if (w.base == NULL || w.sync == NULL ||
-        sg_conn_new(w.base, &o, &w.conn) != 0)
-        return -1;
-    sg_topology_init(&w.topo);
-    sg_knobs_init(&w.knobs);
-    w.knobs.block_ms = 100;
-    w.knobs.stream_maxlen = 1000;       /* the floor of the cap */
-    w.knobs.drain_ms = 2000;
+    w.rt.knobs.stream_maxlen = 1000;       /* the floor of the cap */
+    w.rt.knobs.drain_ms = 2000;
     if (sg_name_join(w.out_stream, sizeof w.out_stream,
-                     w.topo.outbound_stream_prefix, PLATFORM,
+                     w.rt.topo.outbound_stream_prefix, PLATFORM,
                      strlen(PLATFORM)) < 0 ||
         sg_name_join(w.out_group, sizeof w.out_group,
-                     w.topo.gateway_group_prefix, PLATFORM,
+                     w.rt.topo.gateway_group_prefix, PLATFORM,
                      strlen(PLATFORM)) < 0)
         return -1;
-    freeReplyObject(redisCommand(w.sync, "XGROUP CREATE %s %s $ MKSTREAM",
-                                 w.topo.inbound_stream,
-                                 w.topo.worker_group));
-    freeReplyObject(redisCommand(w.sync, "XGROUP CREATE %s %s $ MKSTREAM",
+    freeReplyObject(redisCommand(w.rt.sync, "XGROUP CREATE %s %s $ MKSTREAM",
+                                 w.rt.topo.inbound_stream,
+                                 w.rt.topo.worker_group));
+    freeReplyObject(redisCommand(w.rt.sync, "XGROUP CREATE %s %s $ MKSTREAM",
                                  w.out_stream, w.out_group));
     *state = &w;
     return 0;
@@ -93,10 +68,7 @@ static int teardown(void **state)
 {
     world *w = *state;
 
-    sg_conn_free(w->conn);
-    event_base_free(w->base);
-    redisFree(w->sync);
-    sgt_redis_stop(&w->redis);
+    sgt_runtime_stop(&w->rt);
     return 0;
 }
 
@@ -124,13 +96,13 @@ static sg_inbound_consumer *inbound(world *w)
     sg_inbound_consumer *in;
 
     sg_inbound_consumer_opts_init(&o);
-    o.conn = w->conn;
-    o.topo = &w->topo;
-    o.knobs = w->knobs;
+    o.conn = w->rt.conn;
+    o.topo = &w->rt.topo;
+    o.knobs = w->rt.knobs;
     o.consumer = "worker-dlq";
     o.handle = never_handle;
     o.ud = w;
-    o.log = &w->log;
+    o.log = &w->rt.log;
     assert_int_equal(sg_inbound_consumer_new(&o, &in), 0);
     assert_int_equal(sg_consumer_start(sg_inbound_consumer_engine(in)), 0);
     return in;
@@ -146,13 +118,13 @@ static sg_outbound_consumer *outbound(world *w)
     sg_outbound_consumer *oc;
 
     sg_outbound_consumer_opts_init(&o);
-    o.conn = w->conn;
-    o.topo = &w->topo;
-    o.knobs = w->knobs;
+    o.conn = w->rt.conn;
+    o.topo = &w->rt.topo;
+    o.knobs = w->rt.knobs;
     o.platform = PLATFORM;
     o.consumer = "gateway-dlq";
     o.adapter = &adapter;
-    o.log = &w->log;
+    o.log = &w->rt.log;
     assert_int_equal(sg_outbound_consumer_new(&o, &oc), 0);
     assert_int_equal(sg_consumer_start(sg_outbound_consumer_engine(oc)), 0);
     return oc;
@@ -167,10 +139,10 @@ static void add_malformed(world *w, const char *stream, int n)
     int i;
 
     for (i = 0; i < n; i++)
-        redisAppendCommand(w->sync, "XADD %s * data %b", stream, "\xc1",
+        redisAppendCommand(w->rt.sync, "XADD %s * data %b", stream, "\xc1",
                            (size_t)1);
     for (i = 0; i < n; i++) {
-        assert_int_equal(redisGetReply(w->sync, (void **)&r), REDIS_OK);
+        assert_int_equal(redisGetReply(w->rt.sync, (void **)&r), REDIS_OK);
         assert_int_equal(r->type, REDIS_REPLY_STRING);
         freeReplyObject(r);
     }
@@ -178,7 +150,7 @@ static void add_malformed(world *w, const char *stream, int n)
 
 static long long xlen(world *w, const char *stream)
 {
-    redisReply *r = redisCommand(w->sync, "XLEN %s", stream);
+    redisReply *r = redisCommand(w->rt.sync, "XLEN %s", stream);
     long long n;
 
     assert_non_null(r);
@@ -192,7 +164,7 @@ static int dlq_reached(void *arg)
 {
     world *w = arg;
 
-    return xlen(w, w->topo.dlq_stream) >= w->target;
+    return xlen(w, w->rt.topo.dlq_stream) >= w->target;
 }
 
 /* The value of field `name` in a flat field list, or NULL. */
@@ -222,12 +194,12 @@ static void test_one_dlq_stream_for_every_origin(void **state)
     size_t i;
     int from_in = 0, from_out = 0;
 
-    add_malformed(w, w->topo.inbound_stream, 3);
+    add_malformed(w, w->rt.topo.inbound_stream, 3);
     add_malformed(w, w->out_stream, 2);
     w->target = 5;
-    assert_int_equal(sgt_loop_until(w->base, dlq_reached, w, 10000), 1);
+    assert_int_equal(sgt_loop_until(w->rt.base, dlq_reached, w, 10000), 1);
 
-    r = redisCommand(w->sync, "XRANGE %s - +", w->topo.dlq_stream);
+    r = redisCommand(w->rt.sync, "XRANGE %s - +", w->rt.topo.dlq_stream);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 5);
@@ -239,8 +211,8 @@ static void test_one_dlq_stream_for_every_origin(void **state)
         assert_non_null(origin);
         assert_non_null(group);
         assert_string_equal(field(f, "dlq_reason"), "invalid_msgpack");
-        if (strcmp(origin, w->topo.inbound_stream) == 0) {
-            assert_string_equal(group, w->topo.worker_group);
+        if (strcmp(origin, w->rt.topo.inbound_stream) == 0) {
+            assert_string_equal(group, w->rt.topo.worker_group);
             from_in++;
         } else {
             assert_string_equal(origin, w->out_stream);
@@ -252,10 +224,10 @@ static void test_one_dlq_stream_for_every_origin(void **state)
     assert_int_equal(from_in, 3);
     assert_int_equal(from_out, 2);
     /* No other dead-letter stream was made: one per deployment. */
-    r = redisCommand(w->sync, "KEYS *dlq*");
+    r = redisCommand(w->rt.sync, "KEYS *dlq*");
     assert_non_null(r);
     assert_int_equal(r->elements, 1);
-    assert_string_equal(r->element[0]->str, w->topo.dlq_stream);
+    assert_string_equal(r->element[0]->str, w->rt.topo.dlq_stream);
     freeReplyObject(r);
 
     sg_outbound_consumer_free(oc);
@@ -271,13 +243,13 @@ static void test_dlq_not_trimmed_past_the_cap(void **state)
 {
     world *w = *state;
     sg_inbound_consumer *in = inbound(w);
-    long long before = xlen(w, w->topo.dlq_stream);
+    long long before = xlen(w, w->rt.topo.dlq_stream);
 
-    add_malformed(w, w->topo.inbound_stream, 1100);
+    add_malformed(w, w->rt.topo.inbound_stream, 1100);
     w->target = before + 1100;
-    assert_int_equal(sgt_loop_until(w->base, dlq_reached, w, 60000), 1);
-    sgt_loop_for(w->base, 200);
-    assert_int_equal(xlen(w, w->topo.dlq_stream), before + 1100);
+    assert_int_equal(sgt_loop_until(w->rt.base, dlq_reached, w, 60000), 1);
+    sgt_loop_for(w->rt.base, 200);
+    assert_int_equal(xlen(w, w->rt.topo.dlq_stream), before + 1100);
     sg_inbound_consumer_free(in);
 }
 
@@ -311,9 +283,9 @@ static void test_published_entries_have_no_dlq_fields(void **state)
     size_t i, j, k;
 
     sg_bus_opts_init(&bo);
-    bo.conn = w->conn;
-    bo.topo = &w->topo;
-    bo.log = &w->log;
+    bo.conn = w->rt.conn;
+    bo.topo = &w->rt.topo;
+    bo.log = &w->rt.log;
     assert_int_equal(sg_bus_new(&bo, &bus), 0);
     sg_envelope_init(&in, SG_KIND_INBOUND);
     in.u.in.platform = SG_STR(PLATFORM);
@@ -328,12 +300,12 @@ static void test_published_entries_have_no_dlq_fields(void **state)
                                             w, &err), 0);
     assert_int_equal(sg_bus_publish_outbound(bus, PLATFORM, &out, NULL,
                                              on_published, w, &err), 0);
-    assert_int_equal(sgt_loop_until(w->base, both_published, w, 5000), 1);
+    assert_int_equal(sgt_loop_until(w->rt.base, both_published, w, 5000), 1);
 
-    streams[0] = w->topo.inbound_stream;
+    streams[0] = w->rt.topo.inbound_stream;
     streams[1] = w->out_stream;
     for (k = 0; k < 2; k++) {
-        r = redisCommand(w->sync, "XREVRANGE %s + - COUNT 1", streams[k]);
+        r = redisCommand(w->rt.sync, "XREVRANGE %s + - COUNT 1", streams[k]);
         assert_non_null(r);
         assert_int_equal(r->elements, 1);
         for (i = 0; i < r->element[0]->element[1]->elements; i += 2) {

@@ -25,7 +25,7 @@
 #include "sg/conn.h"
 #include "sg/consumer.h"
 #include "sg/inbound.h"
-#include "sg_redis_fixture.h"
+#include "sgt_runtime.h"
 #include "sgt_loop.h"
 
 #define MAX_SEEN 1024
@@ -40,13 +40,7 @@ typedef struct seen {
 } seen;
 
 typedef struct world {
-    sgt_redis redis;
-    struct event_base *base;
-    redisContext *sync;
-    sg_conn *conn;
-    sg_topology topo;
-    sg_knobs knobs;
-    sg_log log;
+    sgt_runtime rt;         /* server, loop, connections, names, knobs */
     enum mode mode;
     seen seen[MAX_SEEN];
     int nseen;
@@ -66,40 +60,19 @@ static world *W;
 static int setup_with(void **state, const sgt_redis_opts *ro)
 {
     static world w;
-    sg_conn_opts o;
 
     memset(&w, 0, sizeof w);
     W = &w;
-    if (sgt_redis_start(&w.redis, ro) != 0) {
-        fprintf(stderr, "%s\n", w.redis.errstr);
+    if (sgt_runtime_start(&w.rt, ro) != 0)
         return -1;
-    }
-    w.base = event_base_new();
-    w.sync = sgt_redis_connect(&w.redis);
-    sg_log_init(&w.log);
-    w.log.level = getenv("SG_TEST_DEBUG") != NULL ? SG_LOG_DEBUG
-                                                  : SG_LOG_OFF;
-    sg_conn_opts_init(&o);
-    o.host = w.redis.host;
-    o.port = w.redis.port;
-    o.name = "commands";
-    o.backoff_min_ms = 20;
-    o.backoff_max_ms = 100;
-    o.log = &w.log;
-    if (w.base == NULL || w.sync == NULL ||
-        sg_conn_new(w.base, &o, &w.conn) != 0)
-        return -1;
-    sg_topology_init(&w.topo);
-    sg_knobs_init(&w.knobs);
-    w.knobs.block_ms = 100;
-    w.knobs.lock_ttl_ms = 2000;
-    w.knobs.lock_wait_ms = 5000;
-    w.knobs.autoclaim_interval_ms = 50;
-    w.knobs.autoclaim_min_idle_ms = 10000;
-    w.knobs.drain_ms = 3000;
-    freeReplyObject(redisCommand(w.sync, "XGROUP CREATE %s %s $ MKSTREAM",
-                                 w.topo.inbound_stream,
-                                 w.topo.worker_group));
+    w.rt.knobs.lock_ttl_ms = 2000;
+    w.rt.knobs.lock_wait_ms = 5000;
+    w.rt.knobs.autoclaim_interval_ms = 50;
+    w.rt.knobs.autoclaim_min_idle_ms = 10000;
+    w.rt.knobs.drain_ms = 3000;
+    freeReplyObject(redisCommand(w.rt.sync, "XGROUP CREATE %s %s $ MKSTREAM",
+                                 w.rt.topo.inbound_stream,
+                                 w.rt.topo.worker_group));
     *state = &w;
     return 0;
 }
@@ -123,10 +96,7 @@ static int teardown(void **state)
 {
     world *w = *state;
 
-    sg_conn_free(w->conn);
-    event_base_free(w->base);
-    redisFree(w->sync);
-    sgt_redis_stop(&w->redis);
+    sgt_runtime_stop(&w->rt);
     return 0;
 }
 
@@ -195,13 +165,13 @@ static sg_inbound_consumer *engine(world *w, const char *name)
     sg_inbound_consumer *in;
 
     sg_inbound_consumer_opts_init(&o);
-    o.conn = w->conn;
-    o.topo = &w->topo;
-    o.knobs = w->knobs;
+    o.conn = w->rt.conn;
+    o.topo = &w->rt.topo;
+    o.knobs = w->rt.knobs;
     o.consumer = name;
     o.handle = handle;
     o.ud = w;
-    o.log = &w->log;
+    o.log = &w->rt.log;
     assert_int_equal(sg_inbound_consumer_new(&o, &in), 0);
     assert_int_equal(sg_consumer_start(sg_inbound_consumer_engine(in)), 0);
     return in;
@@ -249,8 +219,9 @@ static void publish(world *w, const char *channel, const char *content,
     env.u.in.is_addressed = addressed != 0;
     sg_buf_init(&buf, NULL);
     assert_int_equal(sg_envelope_encode(&env, &buf, &err), 0);
-    r = redisCommand(w->sync, "XADD %s * data %b ts 1700000000.5 trace_id %s",
-                     w->topo.inbound_stream, buf.data, buf.len,
+    r = redisCommand(w->rt.sync,
+                     "XADD %s * data %b ts 1700000000.5 trace_id %s",
+                     w->rt.topo.inbound_stream, buf.data, buf.len,
                      "0123456789abcdef0123456789abcdef");
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
@@ -267,7 +238,7 @@ static long long redis_int(world *w, const char *fmt, ...)
     long long v = -1;
 
     va_start(ap, fmt);
-    r = redisvCommand(w->sync, fmt, ap);
+    r = redisvCommand(w->rt.sync, fmt, ap);
     va_end(ap);
     assert_non_null(r);
     if (r->type == REDIS_REPLY_INTEGER)
@@ -279,9 +250,9 @@ static long long redis_int(world *w, const char *fmt, ...)
 /* Number of entries pending in the worker group. */
 static long long pending(world *w)
 {
-    redisReply *r = redisCommand(w->sync, "XPENDING %s %s",
-                                 w->topo.inbound_stream,
-                                 w->topo.worker_group);
+    redisReply *r = redisCommand(w->rt.sync, "XPENDING %s %s",
+                                 w->rt.topo.inbound_stream,
+                                 w->rt.topo.worker_group);
     long long n = -1;
 
     assert_non_null(r);
@@ -293,15 +264,15 @@ static long long pending(world *w)
 
 static long long dlq_len(world *w)
 {
-    return redis_int(w, "XLEN %s", w->topo.dlq_stream);
+    return redis_int(w, "XLEN %s", w->rt.topo.dlq_stream);
 }
 
 /* Field `name` of the first dead letter, into out; 0 if found. */
 static int dlq_field(world *w, int index, const char *name, char *out,
                      size_t cap)
 {
-    redisReply *r = redisCommand(w->sync, "XRANGE %s - +",
-                                 w->topo.dlq_stream);
+    redisReply *r = redisCommand(w->rt.sync, "XRANGE %s - +",
+                                 w->rt.topo.dlq_stream);
     int found = -1;
     size_t i;
 
@@ -324,8 +295,8 @@ static int dlq_field(world *w, int index, const char *name, char *out,
 /* Names of the fields of dead letter `index`, comma-separated. */
 static void dlq_names(world *w, int index, char *out, size_t cap)
 {
-    redisReply *r = redisCommand(w->sync, "XRANGE %s - +",
-                                 w->topo.dlq_stream);
+    redisReply *r = redisCommand(w->rt.sync, "XRANGE %s - +",
+                                 w->rt.topo.dlq_stream);
     size_t i, used = 0;
 
     out[0] = '\0';
@@ -352,18 +323,18 @@ static int key_exists(world *w, const char *key)
 
 static void lock_key(world *w, const char *channel, char *out, size_t cap)
 {
-    assert_true(sg_name_join(out, cap, w->topo.lock_prefix, channel,
+    assert_true(sg_name_join(out, cap, w->rt.topo.lock_prefix, channel,
                              strlen(channel)) > 0);
 }
 
 /* Reads up to n new entries as consumer `name`, outside the engine. */
 static void read_as(world *w, const char *name, int n)
 {
-    freeReplyObject(redisCommand(w->sync,
+    freeReplyObject(redisCommand(w->rt.sync,
                                  "XREADGROUP GROUP %s %s COUNT %d STREAMS "
                                  "%s >",
-                                 w->topo.worker_group, name, n,
-                                 w->topo.inbound_stream));
+                                 w->rt.topo.worker_group, name, n,
+                                 w->rt.topo.inbound_stream));
 }
 
 /* ---- conditions --------------------------------------------------------- */
@@ -420,7 +391,7 @@ static int failed_at_least(void *arg)
 static int no_blocked_client(void *arg)
 {
     cond *c = arg;
-    redisReply *r = redisCommand(c->w->sync, "INFO clients");
+    redisReply *r = redisCommand(c->w->rt.sync, "INFO clients");
     int ok = r != NULL && r->type == REDIS_REPLY_STRING &&
              strstr(r->str, "blocked_clients:0") != NULL;
 
@@ -446,7 +417,7 @@ static int in_flight_is(void *arg)
 #define WAIT(fn, ...)                                                       \
     do {                                                                    \
         cond c_ = {__VA_ARGS__};                                            \
-        assert_true(sgt_loop_until(w->base, fn, &c_, 10000));               \
+        assert_true(sgt_loop_until(w->rt.base, fn, &c_, 10000));            \
     } while (0)
 
 /* ---- tests -------------------------------------------------------------- */
@@ -478,9 +449,9 @@ static void test_inbound_handles_and_acknowledges(void **state)
     assert_true(stats(in).commands > 0);
     lock_key(w, "c1", lock, sizeof lock);
     WAIT(pending_is, w, in, 0);
-    sgt_loop_for(w->base, 20);
+    sgt_loop_for(w->rt.base, 20);
     assert_false(key_exists(w, lock));
-    assert_int_equal(redis_int(w, "HLEN %s", w->topo.claim_attempts_key),
+    assert_int_equal(redis_int(w, "HLEN %s", w->rt.topo.claim_attempts_key),
                      0);
     assert_int_equal(dlq_len(w), 0);
     sg_inbound_consumer_free(in);
@@ -539,8 +510,8 @@ static void test_inbound_backpressure_caps_entries_in_flight(void **state)
     int i;
 
     w->mode = MODE_HOLD;
-    w->knobs.max_in_flight = 5;
-    w->knobs.read_count = 10;
+    w->rt.knobs.max_in_flight = 5;
+    w->rt.knobs.read_count = 10;
     in = engine(w, "worker-cccccccc");
     for (i = 0; i < 12; i++) {
         char ch[8];
@@ -550,7 +521,7 @@ static void test_inbound_backpressure_caps_entries_in_flight(void **state)
     }
     WAIT(held_at_least, w, in, 5);
     /* Give it every chance to read more than it may. */
-    sgt_loop_for(w->base, 300);
+    sgt_loop_for(w->rt.base, 300);
     assert_int_equal(w->nheld, 5);
     assert_int_equal(pending(w), 5);
     assert_int_equal(stats(in).max_in_flight_seen, 5);
@@ -594,8 +565,8 @@ static void test_inbound_pipelined_reads_respect_capacity(void **state)
     int i;
 
     w->mode = MODE_HOLD;
-    w->knobs.max_in_flight = 7;
-    w->knobs.read_count = 2;
+    w->rt.knobs.max_in_flight = 7;
+    w->rt.knobs.read_count = 2;
     for (i = 0; i < 30; i++) {
         char ch[8];
 
@@ -604,14 +575,14 @@ static void test_inbound_pipelined_reads_respect_capacity(void **state)
     }
     in = engine(w, "worker-pipe0001");
     WAIT(held_at_least, w, in, 7);
-    sgt_loop_for(w->base, 300);
+    sgt_loop_for(w->rt.base, 300);
     assert_int_equal(w->nheld, 7);
     assert_int_equal(pending(w), 7);
     assert_int_equal(stats(in).max_in_flight_seen, 7);
     for (i = 0; i < 7; i++)
         release_held(w, i, SG_JOB_OK);
     WAIT(held_at_least, w, in, 14);
-    sgt_loop_for(w->base, 100);
+    sgt_loop_for(w->rt.base, 100);
     assert_int_equal(w->nheld, 14);
     assert_int_equal(stats(in).max_in_flight_seen, 7);
     for (i = 7; i < 14; i++)
@@ -635,11 +606,12 @@ static void test_inbound_dead_letters_codec_rejections(void **state)
     logcap cap;
 
     memset(&cap, 0, sizeof cap);
-    w->log.level = SG_LOG_INFO;
-    w->log.fn = logcap_sink;
-    w->log.ud = &cap;
-    r = redisCommand(w->sync, "XADD %s * data %b x-extra kept trace_id tr-9",
-                     w->topo.inbound_stream, "\x91\x01", (size_t)2);
+    w->rt.log.level = SG_LOG_INFO;
+    w->rt.log.fn = logcap_sink;
+    w->rt.log.ud = &cap;
+    r = redisCommand(w->rt.sync,
+                     "XADD %s * data %b x-extra kept trace_id tr-9",
+                     w->rt.topo.inbound_stream, "\x91\x01", (size_t)2);
     snprintf(id, sizeof id, "%s", r->str);
     freeReplyObject(r);
     in = engine(w, "worker-dddddddd");
@@ -660,9 +632,9 @@ static void test_inbound_dead_letters_codec_rejections(void **state)
     assert_int_equal(dlq_field(w, 0, "x-extra", v, sizeof v), 0);
     assert_string_equal(v, "kept");
     dlq_field(w, 0, "dlq_origin_stream", v, sizeof v);
-    assert_string_equal(v, w->topo.inbound_stream);
+    assert_string_equal(v, w->rt.topo.inbound_stream);
     dlq_field(w, 0, "dlq_origin_group", v, sizeof v);
-    assert_string_equal(v, w->topo.worker_group);
+    assert_string_equal(v, w->rt.topo.worker_group);
     dlq_field(w, 0, "dlq_origin_id", v, sizeof v);
     assert_string_equal(v, id);
     dlq_field(w, 0, "dlq_reason", v, sizeof v);
@@ -677,7 +649,7 @@ static void test_inbound_dead_letters_codec_rejections(void **state)
     assert_true(strlen(v) == 13);
     assert_int_equal(stats(in).dead_lettered, 1);
     sg_inbound_consumer_free(in);
-    w->log.fn = NULL;
+    w->rt.log.fn = NULL;
 }
 
 /*
@@ -692,8 +664,8 @@ static void test_inbound_failure_retries_then_dead_letters(void **state)
     char v[256];
 
     w->mode = MODE_FAIL;
-    w->knobs.max_deliveries = 2;
-    w->knobs.autoclaim_min_idle_ms = 100;
+    w->rt.knobs.max_deliveries = 2;
+    w->rt.knobs.autoclaim_min_idle_ms = 100;
     in = engine(w, "worker-eeeeeeee");
     publish(w, "c", "boom", 1, NULL);
     WAIT(failed_at_least, w, in, 2);
@@ -709,7 +681,7 @@ static void test_inbound_failure_retries_then_dead_letters(void **state)
     assert_string_equal(v, "2");
     dlq_field(w, 0, "dlq_path", v, sizeof v);
     assert_string_equal(v, "");
-    assert_int_equal(redis_int(w, "HLEN %s", w->topo.claim_attempts_key),
+    assert_int_equal(redis_int(w, "HLEN %s", w->rt.topo.claim_attempts_key),
                      0);
     sg_inbound_consumer_free(in);
 }
@@ -726,7 +698,7 @@ static void test_inbound_cancel_acknowledges_without_dead_letter(
     publish(w, "c", "stop", 1, NULL);
     WAIT(seen_at_least, w, in, 1);
     WAIT(pending_is, w, in, 0);
-    sgt_loop_for(w->base, 20);
+    sgt_loop_for(w->rt.base, 20);
     assert_int_equal(stats(in).cancelled, 1);
     assert_int_equal(dlq_len(w), 0);
     sg_inbound_consumer_free(in);
@@ -740,12 +712,12 @@ static void test_inbound_passive_entry_skips_the_lock(void **state)
     char lock[64];
 
     lock_key(w, "busy", lock, sizeof lock);
-    freeReplyObject(redisCommand(w->sync, "SET %s someone-else", lock));
+    freeReplyObject(redisCommand(w->rt.sync, "SET %s someone-else", lock));
     in = engine(w, "worker-11111111");
     publish(w, "busy", "addressed", 1, NULL);
     publish(w, "busy", "passive", 0, NULL);
     WAIT(seen_at_least, w, in, 1);
-    sgt_loop_for(w->base, 100);
+    sgt_loop_for(w->rt.base, 100);
     assert_int_equal(w->nseen, 1);
     assert_string_equal(w->seen[0].content, "passive");
     assert_true(stats(in).lock_busy >= 1);
@@ -767,8 +739,8 @@ static void test_inbound_killed_consumer_is_reclaimed(void **state)
     char lock[64];
 
     w->mode = MODE_HOLD;
-    w->knobs.lock_ttl_ms = 300;
-    w->knobs.autoclaim_min_idle_ms = 150;
+    w->rt.knobs.lock_ttl_ms = 300;
+    w->rt.knobs.autoclaim_min_idle_ms = 150;
     a = engine(w, "worker-dead0001");
     publish(w, "k", "work", 1, NULL);
     WAIT(held_at_least, w, a, 1);
@@ -780,7 +752,7 @@ static void test_inbound_killed_consumer_is_reclaimed(void **state)
     /* SG-LOCK-001, SG-LOCK-006: {prefix}:{channel}, a 128-bit hex token,
        the configured TTL. */
     {
-        redisReply *r = redisCommand(w->sync, "GET %s", lock);
+        redisReply *r = redisCommand(w->rt.sync, "GET %s", lock);
         size_t i;
 
         assert_int_equal(r->type, REDIS_REPLY_STRING);
@@ -802,7 +774,7 @@ static void test_inbound_killed_consumer_is_reclaimed(void **state)
     assert_string_equal(w->seen[0].id, w->seen[1].id);
     /* The dead consumer's job was detached: finishing only frees it. */
     assert_int_equal(sg_job_finish(orphan, SG_JOB_OK), 0);
-    assert_int_equal(redis_int(w, "HLEN %s", w->topo.claim_attempts_key),
+    assert_int_equal(redis_int(w, "HLEN %s", w->rt.topo.claim_attempts_key),
                      0);
     sg_inbound_consumer_free(b);
 }
@@ -826,17 +798,17 @@ static void test_inbound_fenced_handling_refuses_to_ack(void **state)
     char lock[64];
 
     w->mode = MODE_HOLD;
-    w->knobs.lock_ttl_ms = 300;
+    w->rt.knobs.lock_ttl_ms = 300;
     in = engine(w, "worker-fence001");
     publish(w, "f", "slow", 1, NULL);
     WAIT(held_at_least, w, in, 1);
     lock_key(w, "f", lock, sizeof lock);
     /* The lock expired during a pause and another worker took it. */
-    freeReplyObject(redisCommand(w->sync, "SET %s other-token PX 5000",
+    freeReplyObject(redisCommand(w->rt.sync, "SET %s other-token PX 5000",
                                  lock));
     WAIT(job_fenced, w, in, 0);
     release_held(w, 0, SG_JOB_OK);
-    sgt_loop_for(w->base, 50);
+    sgt_loop_for(w->rt.base, 50);
     assert_int_equal(pending(w), 1);
     assert_int_equal(stats(in).handled, 0);
     assert_int_equal(stats(in).lost, 1);
@@ -860,11 +832,11 @@ static void test_inbound_ack_checks_the_lock_token(void **state)
     publish(w, "g", "slow", 1, NULL);
     WAIT(held_at_least, w, in, 1);
     lock_key(w, "g", lock, sizeof lock);
-    freeReplyObject(redisCommand(w->sync, "SET %s other-token PX 5000",
+    freeReplyObject(redisCommand(w->rt.sync, "SET %s other-token PX 5000",
                                  lock));
     assert_false(sg_job_fenced(w->held[0]));
     release_held(w, 0, SG_JOB_OK);
-    sgt_loop_for(w->base, 100);
+    sgt_loop_for(w->rt.base, 100);
     assert_int_equal(pending(w), 1);
     assert_int_equal(stats(in).lost, 1);
     sg_inbound_consumer_free(in);
@@ -881,14 +853,14 @@ static void test_inbound_poison_entry_is_quarantined(void **state)
     sg_inbound_consumer *in;
     char id[32], v[256];
 
-    w->knobs.max_claims = 2;
-    w->knobs.autoclaim_min_idle_ms = 50;
+    w->rt.knobs.max_claims = 2;
+    w->rt.knobs.autoclaim_min_idle_ms = 50;
     publish(w, "p", "poison", 1, id);
     read_as(w, "worker-gone0001", 1);
     /* Claimed twice before, by consumers that died holding it. */
-    freeReplyObject(redisCommand(w->sync, "HSET %s %s 2",
-                                 w->topo.claim_attempts_key, id));
-    sgt_loop_for(w->base, 60);
+    freeReplyObject(redisCommand(w->rt.sync, "HSET %s %s 2",
+                                 w->rt.topo.claim_attempts_key, id));
+    sgt_loop_for(w->rt.base, 60);
     in = engine(w, "worker-quar0001");
     WAIT(dead_lettered_at_least, w, in, 1);
     WAIT(dlq_is, w, in, 1);
@@ -903,7 +875,7 @@ static void test_inbound_poison_entry_is_quarantined(void **state)
     dlq_field(w, 0, "trace_id", v, sizeof v);
     assert_string_equal(v, "0123456789abcdef0123456789abcdef");
     assert_int_equal(redis_int(w, "HEXISTS %s %s",
-                               w->topo.claim_attempts_key, id), 0);
+                               w->rt.topo.claim_attempts_key, id), 0);
     assert_int_equal(stats(in).quarantined, 1);
     sg_inbound_consumer_free(in);
 }
@@ -929,13 +901,13 @@ static void test_inbound_sweep_carries_its_cursor(void **state)
     size_t used = 0;
     int i, n;
 
-    w->knobs.autoclaim_min_idle_ms = 400;
-    w->knobs.autoclaim_count = 1;
-    w->knobs.autoclaim_interval_ms = 20;
+    w->rt.knobs.autoclaim_min_idle_ms = 400;
+    w->rt.knobs.autoclaim_count = 1;
+    w->rt.knobs.autoclaim_interval_ms = 20;
     for (i = 0; i < 26; i++)
         publish(w, "y", i < 25 ? "young" : "old", 1, ids[i]);
     read_as(w, "worker-gone0003", 26);
-    sgt_loop_for(w->base, 450);
+    sgt_loop_for(w->rt.base, 450);
     /* The first 25 become young again at another live consumer. */
     for (i = 0; i < 25; i++) {
         n = snprintf(args + used, sizeof args - used, " %s", ids[i]);
@@ -945,17 +917,17 @@ static void test_inbound_sweep_carries_its_cursor(void **state)
         char cmd[sizeof args + 128];
 
         n = snprintf(cmd, sizeof cmd, "XCLAIM %s %s worker-busy0003 0%s "
-                     "JUSTID", w->topo.inbound_stream, w->topo.worker_group,
-                     args);
+                     "JUSTID", w->rt.topo.inbound_stream,
+                     w->rt.topo.worker_group, args);
         assert_true(n > 0 && (size_t)n < sizeof cmd);
-        freeReplyObject(redisCommand(w->sync, cmd));
+        freeReplyObject(redisCommand(w->rt.sync, cmd));
     }
     in = engine(w, "worker-sweep003");
     WAIT(claimed_at_least, w, in, 1);
     WAIT(handled_at_least, w, in, 1);
     assert_int_equal(w->nseen, 1);
     assert_string_equal(w->seen[0].id, ids[25]);
-    sgt_loop_for(w->base, 100);
+    sgt_loop_for(w->rt.base, 100);
     assert_int_equal(stats(in).claimed, 1);
     sg_inbound_consumer_free(in);
 }
@@ -977,25 +949,25 @@ static void test_inbound_deleted_pending_entries_are_counted(void **state)
     sg_inbound_consumer *in;
     char gone[32], trimmed[32], live[32];
 
-    w->knobs.autoclaim_min_idle_ms = 50;
+    w->rt.knobs.autoclaim_min_idle_ms = 50;
     publish(w, "d", "trimmed", 1, trimmed);
     publish(w, "d", "deleted", 1, gone);
     publish(w, "d", "live", 1, live);
     read_as(w, "worker-gone0002", 3);
-    freeReplyObject(redisCommand(w->sync, "XDEL %s %s",
-                                 w->topo.inbound_stream, gone));
-    freeReplyObject(redisCommand(w->sync, "XTRIM %s MINID %s",
-                                 w->topo.inbound_stream, gone));
-    freeReplyObject(redisCommand(w->sync, "HSET %s %s 1",
-                                 w->topo.claim_attempts_key, gone));
-    sgt_loop_for(w->base, 60);
+    freeReplyObject(redisCommand(w->rt.sync, "XDEL %s %s",
+                                 w->rt.topo.inbound_stream, gone));
+    freeReplyObject(redisCommand(w->rt.sync, "XTRIM %s MINID %s",
+                                 w->rt.topo.inbound_stream, gone));
+    freeReplyObject(redisCommand(w->rt.sync, "HSET %s %s 1",
+                                 w->rt.topo.claim_attempts_key, gone));
+    sgt_loop_for(w->rt.base, 60);
     in = engine(w, "worker-sweep001");
     WAIT(deleted_at_least, w, in, 2);
     WAIT(handled_at_least, w, in, 1);
     WAIT(pending_is, w, in, 0);
     assert_int_equal(w->nseen, 1);
     assert_string_equal(w->seen[0].id, live);
-    assert_int_equal(redis_int(w, "HLEN %s", w->topo.claim_attempts_key),
+    assert_int_equal(redis_int(w, "HLEN %s", w->rt.topo.claim_attempts_key),
                      0);
     sg_inbound_consumer_free(in);
 }
@@ -1016,10 +988,10 @@ static void test_inbound_lock_collision_requeues_then_dead_letters(
     size_t i;
     int saw1 = 0, saw2 = 0;
 
-    w->knobs.lock_wait_ms = 150;
-    w->knobs.max_requeues = 2;
+    w->rt.knobs.lock_wait_ms = 150;
+    w->rt.knobs.max_requeues = 2;
     lock_key(w, "held", lock, sizeof lock);
-    freeReplyObject(redisCommand(w->sync, "SET %s someone-else", lock));
+    freeReplyObject(redisCommand(w->rt.sync, "SET %s someone-else", lock));
     publish(w, "held", "waits", 1, first);
     in = engine(w, "worker-requeue1");
     WAIT(dlq_is, w, in, 1);
@@ -1030,7 +1002,7 @@ static void test_inbound_lock_collision_requeues_then_dead_letters(
     assert_string_equal(v, "lock_timeout");
     dlq_field(w, 0, "requeue_count", v, sizeof v);
     assert_string_equal(v, "2");
-    r = redisCommand(w->sync, "XRANGE %s - +", w->topo.inbound_stream);
+    r = redisCommand(w->rt.sync, "XRANGE %s - +", w->rt.topo.inbound_stream);
     assert_int_equal(r->elements, 3);
     for (i = 1; i < r->elements; i++) {
         redisReply *f = r->element[i]->element[1];
@@ -1069,18 +1041,18 @@ static void test_inbound_waiting_entry_idle_time_is_reset(void **state)
     char lock[64];
     redisReply *r;
 
-    w->knobs.autoclaim_min_idle_ms = 300;
-    w->knobs.lock_wait_ms = 60000;
+    w->rt.knobs.autoclaim_min_idle_ms = 300;
+    w->rt.knobs.lock_wait_ms = 60000;
     lock_key(w, "wait", lock, sizeof lock);
-    freeReplyObject(redisCommand(w->sync, "SET %s someone-else PX 1200",
+    freeReplyObject(redisCommand(w->rt.sync, "SET %s someone-else PX 1200",
                                  lock));
     publish(w, "wait", "patient", 1, NULL);
     a = engine(w, "worker-patient1");
     WAIT(in_flight_is, w, a, 1);
     b = engine(w, "worker-thief001");
     WAIT(idle_reset_done, w, a, 2);
-    r = redisCommand(w->sync, "XPENDING %s %s - + 10",
-                     w->topo.inbound_stream, w->topo.worker_group);
+    r = redisCommand(w->rt.sync, "XPENDING %s %s - + 10",
+                     w->rt.topo.inbound_stream, w->rt.topo.worker_group);
     assert_int_equal(r->elements, 1);
     assert_string_equal(r->element[0]->element[1]->str, "worker-patient1");
     assert_int_equal(r->element[0]->element[3]->integer, 1);
@@ -1094,8 +1066,8 @@ static void test_inbound_waiting_entry_idle_time_is_reset(void **state)
 static int group_exists(void *arg)
 {
     cond *c = arg;
-    redisReply *r = redisCommand(c->w->sync, "XINFO GROUPS %s",
-                                 c->w->topo.inbound_stream);
+    redisReply *r = redisCommand(c->w->rt.sync, "XINFO GROUPS %s",
+                                 c->w->rt.topo.inbound_stream);
     int ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1;
 
     if (r != NULL)
@@ -1114,10 +1086,10 @@ static void test_inbound_recreates_group_after_restart(void **state)
 
     publish(w, "r", "before", 1, NULL);
     WAIT(handled_at_least, w, in, 1);
-    assert_int_equal(sgt_redis_restart(&w->redis), 0);
-    redisFree(w->sync);
-    w->sync = sgt_redis_connect(&w->redis);
-    assert_non_null(w->sync);
+    assert_int_equal(sgt_redis_restart(&w->rt.redis), 0);
+    redisFree(w->rt.sync);
+    w->rt.sync = sgt_redis_connect(&w->rt.redis);
+    assert_non_null(w->rt.sync);
     WAIT(group_exists, w, in, 0);
     publish(w, "r", "after", 1, NULL);
     WAIT(handled_at_least, w, in, 2);
@@ -1131,15 +1103,15 @@ static void test_inbound_starts_while_redis_is_down(void **state)
     world *w = *state;
     sg_inbound_consumer *in;
 
-    kill((pid_t)w->redis.pid, SIGKILL);
-    waitpid((pid_t)w->redis.pid, NULL, 0);
-    w->redis.pid = -1;
+    kill((pid_t)w->rt.redis.pid, SIGKILL);
+    waitpid((pid_t)w->rt.redis.pid, NULL, 0);
+    w->rt.redis.pid = -1;
     in = engine(w, "worker-early001");
-    sgt_loop_for(w->base, 300);
-    assert_int_equal(sgt_redis_restart(&w->redis), 0);
-    redisFree(w->sync);
-    w->sync = sgt_redis_connect(&w->redis);
-    assert_non_null(w->sync);
+    sgt_loop_for(w->rt.base, 300);
+    assert_int_equal(sgt_redis_restart(&w->rt.redis), 0);
+    redisFree(w->rt.sync);
+    w->rt.sync = sgt_redis_connect(&w->rt.redis);
+    assert_non_null(w->rt.sync);
     WAIT(group_exists, w, in, 0);
     publish(w, "e", "late", 1, NULL);
     WAIT(handled_at_least, w, in, 1);
@@ -1157,14 +1129,14 @@ static void test_inbound_finish_survives_a_restart(void **state)
     sg_inbound_consumer *in;
 
     w->mode = MODE_HOLD;
-    w->knobs.lock_ttl_ms = 10000;
+    w->rt.knobs.lock_ttl_ms = 10000;
     in = engine(w, "worker-persist1");
     publish(w, "p", "during", 1, NULL);
     WAIT(held_at_least, w, in, 1);
-    assert_int_equal(sgt_redis_restart(&w->redis), 0);
-    redisFree(w->sync);
-    w->sync = sgt_redis_connect(&w->redis);
-    assert_non_null(w->sync);
+    assert_int_equal(sgt_redis_restart(&w->rt.redis), 0);
+    redisFree(w->rt.sync);
+    w->rt.sync = sgt_redis_connect(&w->rt.redis);
+    assert_non_null(w->rt.sync);
     assert_int_equal(pending(w), 1);
     release_held(w, 0, SG_JOB_OK);
     WAIT(handled_at_least, w, in, 1);
@@ -1211,7 +1183,7 @@ static void test_inbound_graceful_stop_drains(void **state)
     /* Once Redis has let go of the cut read, nothing more is read. */
     WAIT(no_blocked_client, w, in, 0);
     publish(w, "s3", "too-late", 1, NULL);
-    sgt_loop_for(w->base, 50);
+    sgt_loop_for(w->rt.base, 50);
     assert_int_equal(w->done_calls, 0);
     for (i = 0; i < 2; i++)
         release_held(w, i, SG_JOB_OK);
@@ -1227,8 +1199,8 @@ static void test_inbound_graceful_stop_drains(void **state)
     assert_false(key_exists(w, lock));
     /* SG-IN-018: the consumer is still in the group. */
     assert_int_equal(redis_int(w, "XGROUP CREATECONSUMER %s %s %s",
-                               w->topo.inbound_stream,
-                               w->topo.worker_group, "worker-drain001"),
+                               w->rt.topo.inbound_stream,
+                               w->rt.topo.worker_group, "worker-drain001"),
                      0);
     sg_inbound_consumer_free(in);
 }

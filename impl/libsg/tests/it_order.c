@@ -22,7 +22,7 @@
 #include "sg/conn.h"
 #include "sg/consumer.h"
 #include "sg/inbound.h"
-#include "sg_redis_fixture.h"
+#include "sgt_runtime.h"
 #include "sgt_loop.h"
 
 #define MAX_SEEN 256
@@ -37,13 +37,7 @@ typedef struct seen {
 } seen;
 
 typedef struct world {
-    sgt_redis redis;
-    struct event_base *base;
-    redisContext *sync;
-    sg_conn *conn;
-    sg_topology topo;
-    sg_knobs knobs;
-    sg_log log;
+    sgt_runtime rt;         /* server, loop, connections, names, knobs */
     enum mode mode;
     seen seen[MAX_SEEN];
     int nseen;
@@ -56,39 +50,18 @@ typedef struct world {
 static int setup(void **state)
 {
     static world w;
-    sg_conn_opts o;
 
     memset(&w, 0, sizeof w);
-    if (sgt_redis_start(&w.redis, NULL) != 0) {
-        fprintf(stderr, "%s\n", w.redis.errstr);
+    if (sgt_runtime_start(&w.rt, NULL) != 0)
         return -1;
-    }
-    w.base = event_base_new();
-    w.sync = sgt_redis_connect(&w.redis);
-    sg_log_init(&w.log);
-    w.log.level = getenv("SG_TEST_DEBUG") != NULL ? SG_LOG_DEBUG
-                                                  : SG_LOG_OFF;
-    sg_conn_opts_init(&o);
-    o.host = w.redis.host;
-    o.port = w.redis.port;
-    o.name = "commands";
-    o.backoff_min_ms = 20;
-    o.backoff_max_ms = 100;
-    o.log = &w.log;
-    if (w.base == NULL || w.sync == NULL ||
-        sg_conn_new(w.base, &o, &w.conn) != 0)
-        return -1;
-    sg_topology_init(&w.topo);
-    sg_knobs_init(&w.knobs);
-    w.knobs.block_ms = 100;
-    w.knobs.lock_ttl_ms = 2000;
-    w.knobs.lock_wait_ms = 20000;
-    w.knobs.autoclaim_interval_ms = 50;
-    w.knobs.autoclaim_min_idle_ms = 10000;
-    w.knobs.drain_ms = 3000;
-    freeReplyObject(redisCommand(w.sync, "XGROUP CREATE %s %s $ MKSTREAM",
-                                 w.topo.inbound_stream,
-                                 w.topo.worker_group));
+    w.rt.knobs.lock_ttl_ms = 2000;
+    w.rt.knobs.lock_wait_ms = 20000;
+    w.rt.knobs.autoclaim_interval_ms = 50;
+    w.rt.knobs.autoclaim_min_idle_ms = 10000;
+    w.rt.knobs.drain_ms = 3000;
+    freeReplyObject(redisCommand(w.rt.sync, "XGROUP CREATE %s %s $ MKSTREAM",
+                                 w.rt.topo.inbound_stream,
+                                 w.rt.topo.worker_group));
     *state = &w;
     return 0;
 }
@@ -97,10 +70,7 @@ static int teardown(void **state)
 {
     world *w = *state;
 
-    sg_conn_free(w->conn);
-    event_base_free(w->base);
-    redisFree(w->sync);
-    sgt_redis_stop(&w->redis);
+    sgt_runtime_stop(&w->rt);
     return 0;
 }
 
@@ -148,13 +118,13 @@ static sg_inbound_consumer *engine(world *w, const char *name)
     sg_inbound_consumer *in;
 
     sg_inbound_consumer_opts_init(&o);
-    o.conn = w->conn;
-    o.topo = &w->topo;
-    o.knobs = w->knobs;
+    o.conn = w->rt.conn;
+    o.topo = &w->rt.topo;
+    o.knobs = w->rt.knobs;
     o.consumer = name;
     o.handle = handle;
     o.ud = w;
-    o.log = &w->log;
+    o.log = &w->rt.log;
     assert_int_equal(sg_inbound_consumer_new(&o, &in), 0);
     assert_int_equal(sg_consumer_start(sg_inbound_consumer_engine(in)), 0);
     return in;
@@ -187,8 +157,8 @@ static void publish(world *w, const char *channel, const char *content,
     env.u.in.is_addressed = addressed != 0;
     sg_buf_init(&buf, NULL);
     assert_int_equal(sg_envelope_encode(&env, &buf, &err), 0);
-    r = redisCommand(w->sync, "XADD %s * data %b ts 1700000000.5",
-                     w->topo.inbound_stream, buf.data, buf.len);
+    r = redisCommand(w->rt.sync, "XADD %s * data %b ts 1700000000.5",
+                     w->rt.topo.inbound_stream, buf.data, buf.len);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     if (id != NULL)
@@ -204,7 +174,7 @@ static long long redis_int(world *w, const char *fmt, ...)
     long long v = -1;
 
     va_start(ap, fmt);
-    r = redisvCommand(w->sync, fmt, ap);
+    r = redisvCommand(w->rt.sync, fmt, ap);
     va_end(ap);
     assert_non_null(r);
     if (r->type == REDIS_REPLY_INTEGER)
@@ -215,9 +185,9 @@ static long long redis_int(world *w, const char *fmt, ...)
 
 static long long pending(world *w)
 {
-    redisReply *r = redisCommand(w->sync, "XPENDING %s %s",
-                                 w->topo.inbound_stream,
-                                 w->topo.worker_group);
+    redisReply *r = redisCommand(w->rt.sync, "XPENDING %s %s",
+                                 w->rt.topo.inbound_stream,
+                                 w->rt.topo.worker_group);
     long long n = -1;
 
     assert_non_null(r);
@@ -229,7 +199,7 @@ static long long pending(world *w)
 
 static void queue_key(world *w, const char *channel, char *out, size_t cap)
 {
-    assert_true(sg_name_join(out, cap, w->topo.order_prefix, channel,
+    assert_true(sg_name_join(out, cap, w->rt.topo.order_prefix, channel,
                              strlen(channel)) > 0);
 }
 
@@ -241,7 +211,7 @@ static void queue_ids(world *w, const char *channel, char *out, size_t cap)
     size_t i, used = 0;
 
     queue_key(w, channel, key, sizeof key);
-    r = redisCommand(w->sync, "LRANGE %s 0 -1", key);
+    r = redisCommand(w->rt.sync, "LRANGE %s 0 -1", key);
     assert_non_null(r);
     out[0] = '\0';
     for (i = 0; i < r->elements; i++) {
@@ -257,8 +227,8 @@ static void queue_ids(world *w, const char *channel, char *out, size_t cap)
 /* Number of order-queue keys left in the database. */
 static long long queue_keys(world *w)
 {
-    redisReply *r = redisCommand(w->sync, "KEYS %s:*",
-                                 w->topo.order_prefix);
+    redisReply *r = redisCommand(w->rt.sync, "KEYS %s:*",
+                                 w->rt.topo.order_prefix);
     long long n;
 
     assert_non_null(r);
@@ -270,7 +240,7 @@ static long long queue_keys(world *w)
 /* Nonzero when some client's last command was `cmd` and it is blocked. */
 static int client_blocked_in(world *w, const char *cmd)
 {
-    redisReply *r = redisCommand(w->sync, "CLIENT LIST");
+    redisReply *r = redisCommand(w->rt.sync, "CLIENT LIST");
     char want[32];
     const char *line;
     int found = 0;
@@ -369,7 +339,7 @@ static int dlq_is(void *arg)
 {
     cond *c = arg;
 
-    return redis_int(c->w, "XLEN %s", c->w->topo.dlq_stream) == c->n;
+    return redis_int(c->w, "XLEN %s", c->w->rt.topo.dlq_stream) == c->n;
 }
 
 static int no_queue_keys(void *arg)
@@ -389,8 +359,8 @@ static int blocked_in(void *arg)
 static int group_exists(void *arg)
 {
     cond *c = arg;
-    redisReply *r = redisCommand(c->w->sync, "XINFO GROUPS %s",
-                                 c->w->topo.inbound_stream);
+    redisReply *r = redisCommand(c->w->rt.sync, "XINFO GROUPS %s",
+                                 c->w->rt.topo.inbound_stream);
     int ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1;
 
     if (r != NULL)
@@ -401,13 +371,13 @@ static int group_exists(void *arg)
 #define WAIT(fn, w_, in_, n_)                                               \
     do {                                                                    \
         cond c_ = {w_, in_, n_, NULL};                                      \
-        assert_true(sgt_loop_until(w->base, fn, &c_, 10000));               \
+        assert_true(sgt_loop_until(w->rt.base, fn, &c_, 10000));            \
     } while (0)
 
 #define WAITS(fn, w_, s_)                                                   \
     do {                                                                    \
         cond c_ = {w_, NULL, 0, s_};                                        \
-        assert_true(sgt_loop_until(w->base, fn, &c_, 10000));               \
+        assert_true(sgt_loop_until(w->rt.base, fn, &c_, 10000));            \
     } while (0)
 
 /* ---- tests -------------------------------------------------------------- */
@@ -427,9 +397,9 @@ static void test_order_two_consumers_keep_channel_order(void **state)
 
     w->mode = MODE_HOLD;
     /* A takes one entry at most, so the group gives e2 to B. */
-    w->knobs.max_in_flight = 1;
+    w->rt.knobs.max_in_flight = 1;
     a = engine(w, "worker-order-a");
-    w->knobs.max_in_flight = 256;
+    w->rt.knobs.max_in_flight = 256;
     publish(w, "x", "first", 1, e1);
     WAIT(seen_at_least, w, a, 1);
     assert_string_equal(w->seen[0].consumer, "worker-order-a");
@@ -443,11 +413,11 @@ static void test_order_two_consumers_keep_channel_order(void **state)
     assert_string_equal(ids, want);
     /* B tries, finds e1 older and pending at A: busy, and waits. */
     WAIT(lock_busy_at_least, w, b, 3);
-    sgt_loop_for(w->base, 100);
+    sgt_loop_for(w->rt.base, 100);
     assert_int_equal(w->nseen, 1);
     assert_int_equal(stats(b).handled, 0);
     /* B did not take the lock: A's token is still in it. */
-    assert_true(sg_name_join(lock, sizeof lock, w->topo.lock_prefix, "x", 1)
+    assert_true(sg_name_join(lock, sizeof lock, w->rt.topo.lock_prefix, "x", 1)
                 > 0);
     assert_int_equal(redis_int(w, "EXISTS %s", lock), 1);
     /* A ends e1: its queue entry goes with the acknowledgement. */
@@ -480,19 +450,19 @@ static void test_order_freed_lock_goes_to_the_older_entry(void **state)
     sg_inbound_consumer *a, *b;
     char e1[32], e2[32], lock[128];
 
-    assert_true(sg_name_join(lock, sizeof lock, w->topo.lock_prefix, "y", 1)
+    assert_true(sg_name_join(lock, sizeof lock, w->rt.topo.lock_prefix, "y", 1)
                 > 0);
-    freeReplyObject(redisCommand(w->sync, "SET %s someone-else", lock));
-    w->knobs.max_in_flight = 1;
+    freeReplyObject(redisCommand(w->rt.sync, "SET %s someone-else", lock));
+    w->rt.knobs.max_in_flight = 1;
     a = engine(w, "worker-freed-a");
-    w->knobs.max_in_flight = 256;
+    w->rt.knobs.max_in_flight = 256;
     publish(w, "y", "first", 1, e1);
     /* A's retry delay grows: 10, 20, 40, 80, 160, 320 ms. */
     WAIT(lock_busy_at_least, w, a, 6);
     b = engine(w, "worker-freed-b");
     publish(w, "y", "second", 1, e2);
     WAIT(lock_busy_at_least, w, b, 1);
-    freeReplyObject(redisCommand(w->sync, "DEL %s", lock));
+    freeReplyObject(redisCommand(w->rt.sync, "DEL %s", lock));
     WAIT(seen_at_least, w, NULL, 2);
     assert_string_equal(w->seen[0].id, e1);
     assert_string_equal(w->seen[0].consumer, "worker-freed-a");
@@ -516,14 +486,14 @@ static void test_order_stale_head_is_skipped(void **state)
 
     queue_key(w, "s", key, sizeof key);
     /* An ID that was never pending, then e0 pending at a ghost. */
-    freeReplyObject(redisCommand(w->sync, "RPUSH %s 1-1", key));
+    freeReplyObject(redisCommand(w->rt.sync, "RPUSH %s 1-1", key));
     publish(w, "s", "ghost's", 1, e0);
-    freeReplyObject(redisCommand(w->sync,
+    freeReplyObject(redisCommand(w->rt.sync,
                                  "XREADGROUP GROUP %s worker-ghost COUNT 1 "
                                  "STREAMS %s >",
-                                 w->topo.worker_group,
-                                 w->topo.inbound_stream));
-    freeReplyObject(redisCommand(w->sync, "RPUSH %s %s", key, e0));
+                                 w->rt.topo.worker_group,
+                                 w->rt.topo.inbound_stream));
+    freeReplyObject(redisCommand(w->rt.sync, "RPUSH %s %s", key, e0));
     publish(w, "s", "mine", 1, e1);
     in = engine(w, "worker-stale01");
     WAIT(lock_busy_at_least, w, in, 2);
@@ -533,8 +503,8 @@ static void test_order_stale_head_is_skipped(void **state)
     assert_non_null(strstr(ids, e0));
     assert_null(strstr(ids, "1-1 "));
     /* The ghost's entry is acknowledged behind the queue's back. */
-    assert_int_equal(redis_int(w, "XACK %s %s %s", w->topo.inbound_stream,
-                               w->topo.worker_group, e0), 1);
+    assert_int_equal(redis_int(w, "XACK %s %s %s", w->rt.topo.inbound_stream,
+                               w->rt.topo.worker_group, e0), 1);
     WAIT(handled_at_least, w, in, 1);
     assert_string_equal(w->seen[0].id, e1);
     WAIT(no_queue_keys, w, NULL, 0);
@@ -555,14 +525,14 @@ static void test_order_claimed_older_entry_goes_first(void **state)
 
     queue_key(w, "z", key, sizeof key);
     publish(w, "z", "first", 1, e1);
-    freeReplyObject(redisCommand(w->sync,
+    freeReplyObject(redisCommand(w->rt.sync,
                                  "XREADGROUP GROUP %s worker-gone COUNT 1 "
                                  "STREAMS %s >",
-                                 w->topo.worker_group,
-                                 w->topo.inbound_stream));
-    freeReplyObject(redisCommand(w->sync, "RPUSH %s %s", key, e1));
+                                 w->rt.topo.worker_group,
+                                 w->rt.topo.inbound_stream));
+    freeReplyObject(redisCommand(w->rt.sync, "RPUSH %s %s", key, e1));
     publish(w, "z", "second", 1, e2);
-    w->knobs.autoclaim_min_idle_ms = 300;
+    w->rt.knobs.autoclaim_min_idle_ms = 300;
     a = engine(w, "worker-claim-a");
     WAIT(seen_at_least, w, NULL, 2);
     assert_string_equal(w->seen[0].id, e1);
@@ -597,13 +567,13 @@ static void test_order_queues_empty_after_all_end(void **state)
     {
         pair p = {a, b, 60};
 
-        assert_true(sgt_loop_until(w->base, handled_by_both, &p, 10000));
+        assert_true(sgt_loop_until(w->rt.base, handled_by_both, &p, 10000));
     }
     /* Failures on the last delivery are dead-lettered and dequeued. */
     sg_inbound_consumer_free(b);
     sg_inbound_consumer_free(a);
     w->mode = MODE_FAIL;
-    w->knobs.max_deliveries = 1;
+    w->rt.knobs.max_deliveries = 1;
     a = engine(w, "worker-empty-c");
     for (i = 0; i < 5; i++)
         publish(w, "f", "fails", 1, NULL);
@@ -626,11 +596,11 @@ static void test_order_malformed_entry_leaves_no_queue_entry(void **state)
     static const char partial[] = "\x82\xaa" "channel_id" "\xa3" "bad"
                                   "\xac" "is_addressed" "\xc3";
 
-    freeReplyObject(redisCommand(w->sync, "XADD %s * data %b",
-                                 w->topo.inbound_stream, partial,
+    freeReplyObject(redisCommand(w->rt.sync, "XADD %s * data %b",
+                                 w->rt.topo.inbound_stream, partial,
                                  sizeof partial - 1));
-    freeReplyObject(redisCommand(w->sync, "XADD %s * data %b",
-                                 w->topo.inbound_stream, "\xc1\xff", 2));
+    freeReplyObject(redisCommand(w->rt.sync, "XADD %s * data %b",
+                                 w->rt.topo.inbound_stream, "\xc1\xff", 2));
     in = engine(w, "worker-malform1");
     WAIT(dlq_is, w, NULL, 2);
     WAIT(pending_is, w, NULL, 0);
@@ -678,7 +648,7 @@ static void test_order_read_script_recovers_from_nogroup(void **state)
     publish(w, "g", "before", 1, NULL);
     WAIT(handled_at_least, w, in, 1);
     /* The script itself answers NOGROUP, with the code first. */
-    r = redisCommand(w->sync, "EVAL %s 1 nosuchstream",
+    r = redisCommand(w->rt.sync, "EVAL %s 1 nosuchstream",
                      "return redis.call('XREADGROUP', 'GROUP', 'g', 'c', "
                      "'STREAMS', KEYS[1], '>')");
     assert_non_null(r);
@@ -686,8 +656,8 @@ static void test_order_read_script_recovers_from_nogroup(void **state)
     assert_memory_equal(r->str, "NOGROUP ", 8);
     freeReplyObject(r);
     assert_int_equal(redis_int(w, "XGROUP DESTROY %s %s",
-                               w->topo.inbound_stream,
-                               w->topo.worker_group), 1);
+                               w->rt.topo.inbound_stream,
+                               w->rt.topo.worker_group), 1);
     /* Wakes the reader, whose next read script meets NOGROUP. */
     publish(w, "g", "lost", 1, NULL);
     WAIT(group_exists, w, in, 0);
@@ -709,7 +679,7 @@ static void test_order_queues_can_be_switched_off(void **state)
     in = engine(w, "worker-ordered1");
     WAITS(blocked_in, w, "xread");
     sg_inbound_consumer_free(in);
-    w->knobs.order_queues = 0;
+    w->rt.knobs.order_queues = 0;
     w->mode = MODE_HOLD;
     in = engine(w, "worker-plain01");
     WAITS(blocked_in, w, "xreadgroup");
@@ -733,7 +703,7 @@ static void test_order_two_consumers_many_channels(void **state)
     sg_inbound_consumer *a, *b;
     int i, c, last[8];
 
-    w->knobs.read_count = 3;
+    w->rt.knobs.read_count = 3;
     a = engine(w, "worker-many-a");
     b = engine(w, "worker-many-b");
     for (i = 0; i < 120; i++) {

@@ -22,7 +22,7 @@
 #include "sg/conn.h"
 #include "sg/consumer.h"
 #include "sg/outbound.h"
-#include "sg_redis_fixture.h"
+#include "sgt_runtime.h"
 #include "sgt_loop.h"
 
 #define MAX_CALLS 64
@@ -36,13 +36,7 @@ typedef struct call {
 } call;
 
 typedef struct world {
-    sgt_redis redis;
-    struct event_base *base;
-    redisContext *sync;
-    sg_conn *conn;
-    sg_topology topo;
-    sg_knobs knobs;
-    sg_log log;
+    sgt_runtime rt;         /* server, loop, connections, names, knobs */
     char stream[64];
     char group[64];
     enum mode mode;
@@ -60,35 +54,17 @@ typedef struct world {
 static int setup(void **state)
 {
     static world w;
-    sg_conn_opts o;
 
     memset(&w, 0, sizeof w);
-    if (sgt_redis_start(&w.redis, NULL) != 0) {
-        fprintf(stderr, "%s\n", w.redis.errstr);
+    if (sgt_runtime_start(&w.rt, NULL) != 0)
         return -1;
-    }
-    w.base = event_base_new();
-    w.sync = sgt_redis_connect(&w.redis);
-    sg_log_init(&w.log);
-    w.log.level = getenv("SG_TEST_DEBUG") != NULL ? SG_LOG_DEBUG
-                                                  : SG_LOG_OFF;
-    sg_conn_opts_init(&o);
-    o.host = w.redis.host;
-    o.port = w.redis.port;
-    o.log = &w.log;
-    if (w.base == NULL || w.sync == NULL ||
-        sg_conn_new(w.base, &o, &w.conn) != 0)
-        return -1;
-    sg_topology_init(&w.topo);
-    sg_knobs_init(&w.knobs);
-    w.knobs.block_ms = 100;
-    w.knobs.autoclaim_interval_ms = 50;
-    w.knobs.autoclaim_min_idle_ms = 10000;
-    sg_name_join(w.stream, sizeof w.stream, w.topo.outbound_stream_prefix,
+    w.rt.knobs.autoclaim_interval_ms = 50;
+    w.rt.knobs.autoclaim_min_idle_ms = 10000;
+    sg_name_join(w.stream, sizeof w.stream, w.rt.topo.outbound_stream_prefix,
                  "test", 4);
-    sg_name_join(w.group, sizeof w.group, w.topo.gateway_group_prefix,
+    sg_name_join(w.group, sizeof w.group, w.rt.topo.gateway_group_prefix,
                  "test", 4);
-    freeReplyObject(redisCommand(w.sync, "XGROUP CREATE %s %s $ MKSTREAM",
+    freeReplyObject(redisCommand(w.rt.sync, "XGROUP CREATE %s %s $ MKSTREAM",
                                  w.stream, w.group));
     *state = &w;
     return 0;
@@ -98,10 +74,7 @@ static int teardown(void **state)
 {
     world *w = *state;
 
-    sg_conn_free(w->conn);
-    event_base_free(w->base);
-    redisFree(w->sync);
-    sgt_redis_stop(&w->redis);
+    sgt_runtime_stop(&w->rt);
     return 0;
 }
 
@@ -187,16 +160,16 @@ static sg_outbound_consumer *engine(world *w, const char *name, int rpc)
     sg_outbound_consumer *oc;
 
     sg_outbound_consumer_opts_init(&o);
-    o.conn = w->conn;
-    o.topo = &w->topo;
-    o.knobs = w->knobs;
+    o.conn = w->rt.conn;
+    o.topo = &w->rt.topo;
+    o.knobs = w->rt.knobs;
     o.platform = "test";
     o.consumer = name;
     o.adapter = &adapter;
     o.adapter_ud = w;
     o.rpc = rpc ? serve_rpc : NULL;
     o.rpc_ud = w;
-    o.log = &w->log;
+    o.log = &w->rt.log;
     assert_int_equal(sg_outbound_consumer_new(&o, &oc), 0);
     assert_int_equal(sg_consumer_start(sg_outbound_consumer_engine(oc)), 0);
     return oc;
@@ -220,7 +193,7 @@ static void publish_env(world *w, const sg_envelope *env, char *id)
 
     sg_buf_init(&buf, NULL);
     assert_int_equal(sg_envelope_encode(env, &buf, &err), 0);
-    r = redisCommand(w->sync, "XADD %s * data %b trace_id t-1", w->stream,
+    r = redisCommand(w->rt.sync, "XADD %s * data %b trace_id t-1", w->stream,
                      buf.data, buf.len);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     if (id != NULL)
@@ -294,7 +267,7 @@ static long long redis_int(world *w, const char *fmt, ...)
     long long v = -1;
 
     va_start(ap, fmt);
-    r = redisvCommand(w->sync, fmt, ap);
+    r = redisvCommand(w->rt.sync, fmt, ap);
     va_end(ap);
     assert_non_null(r);
     if (r->type == REDIS_REPLY_INTEGER)
@@ -309,7 +282,7 @@ static void redis_str(world *w, char *out, size_t cap, const char *fmt, ...)
     redisReply *r;
 
     va_start(ap, fmt);
-    r = redisvCommand(w->sync, fmt, ap);
+    r = redisvCommand(w->rt.sync, fmt, ap);
     va_end(ap);
     assert_non_null(r);
     out[0] = '\0';
@@ -320,7 +293,7 @@ static void redis_str(world *w, char *out, size_t cap, const char *fmt, ...)
 
 static long long pending(world *w)
 {
-    redisReply *r = redisCommand(w->sync, "XPENDING %s %s", w->stream,
+    redisReply *r = redisCommand(w->rt.sync, "XPENDING %s %s", w->stream,
                                  w->group);
     long long n = r->element[0]->integer;
 
@@ -332,8 +305,8 @@ static long long pending(world *w)
 static int dlq_field(world *w, int index, const char *name, char *out,
                      size_t cap)
 {
-    redisReply *r = redisCommand(w->sync, "XRANGE %s - +",
-                                 w->topo.dlq_stream);
+    redisReply *r = redisCommand(w->rt.sync, "XRANGE %s - +",
+                                 w->rt.topo.dlq_stream);
     int found = -1;
     size_t i;
 
@@ -390,7 +363,7 @@ static int calls_at_least(void *arg)
 #define WAIT(fn, ...)                                                       \
     do {                                                                    \
         cond c_ = {__VA_ARGS__};                                            \
-        assert_true(sgt_loop_until(w->base, fn, &c_, 10000));               \
+        assert_true(sgt_loop_until(w->rt.base, fn, &c_, 10000));            \
     } while (0)
 
 /* ---- tests -------------------------------------------------------------- */
@@ -436,9 +409,9 @@ static void test_outbound_dispatches_by_type(void **state)
     }
     assert_int_equal(k, 6);
     assert_int_equal(stats(oc).handled, 8);
-    assert_int_equal(redis_int(w, "XLEN %s", w->topo.dlq_stream), 0);
+    assert_int_equal(redis_int(w, "XLEN %s", w->rt.topo.dlq_stream), 0);
     {
-        redisReply *r = redisCommand(w->sync, "XINFO GROUPS %s", w->stream);
+        redisReply *r = redisCommand(w->rt.sync, "XINFO GROUPS %s", w->stream);
 
         assert_int_equal(r->elements, 1);
         assert_string_equal(r->element[0]->element[1]->str,
@@ -460,9 +433,9 @@ static void test_outbound_writes_back_message_id_once(void **state)
     char v[64];
     long long ttl;
 
-    freeReplyObject(redisCommand(w->sync,
+    freeReplyObject(redisCommand(w->rt.sync,
                                  "HSET msg:old content x"));
-    freeReplyObject(redisCommand(w->sync, "EXPIRE msg:old 100"));
+    freeReplyObject(redisCommand(w->rt.sync, "EXPIRE msg:old 100"));
     publish(w, SG_OUT_MESSAGE, "c", "first", "msg:new", NULL);
     publish(w, SG_OUT_MESSAGE, "c", "again", "msg:new", NULL);
     publish(w, SG_OUT_MESSAGE, "c", "existing", "msg:old", NULL);
@@ -489,15 +462,15 @@ static void test_outbound_duplicate_claim_is_acked_unsent(void **state)
     world *w = *state;
     sg_outbound_consumer *oc;
 
-    freeReplyObject(redisCommand(w->sync, "SET %s:msg:dup 1-1 PX 60000",
-                                 w->topo.outbound_claim_prefix));
+    freeReplyObject(redisCommand(w->rt.sync, "SET %s:msg:dup 1-1 PX 60000",
+                                 w->rt.topo.outbound_claim_prefix));
     oc = engine(w, "gw-cccccccc", 1);
     publish(w, SG_OUT_MESSAGE, "c", "dup", "msg:dup", NULL);
     WAIT(settled_at_least, w, oc, 1);
     WAIT(pending_is, w, oc, 0);
     assert_int_equal(w->ncalls, 0);
     assert_int_equal(stats(oc).skipped, 1);
-    assert_int_equal(redis_int(w, "XLEN %s", w->topo.dlq_stream), 0);
+    assert_int_equal(redis_int(w, "XLEN %s", w->rt.topo.dlq_stream), 0);
     sg_outbound_consumer_free(oc);
 }
 
@@ -513,14 +486,14 @@ static void test_outbound_unknown_send_state_is_dead_lettered(void **state)
     sg_outbound_consumer *oc;
     char id[32], v[128];
 
-    w->knobs.autoclaim_min_idle_ms = 50;
+    w->rt.knobs.autoclaim_min_idle_ms = 50;
     publish(w, SG_OUT_MESSAGE, "c", "maybe-sent", "msg:unknown", id);
-    freeReplyObject(redisCommand(w->sync,
+    freeReplyObject(redisCommand(w->rt.sync,
                                  "XREADGROUP GROUP %s gw-dead COUNT 1 "
                                  "STREAMS %s >", w->group, w->stream));
-    freeReplyObject(redisCommand(w->sync, "SET %s:msg:unknown %s PX 60000",
-                                 w->topo.outbound_claim_prefix, id));
-    sgt_loop_for(w->base, 60);
+    freeReplyObject(redisCommand(w->rt.sync, "SET %s:msg:unknown %s PX 60000",
+                                 w->rt.topo.outbound_claim_prefix, id));
+    sgt_loop_for(w->rt.base, 60);
     oc = engine(w, "gw-dddddddd", 1);
     WAIT(settled_at_least, w, oc, 1);
     WAIT(pending_is, w, oc, 0);
@@ -538,7 +511,7 @@ static void test_outbound_unknown_send_state_is_dead_lettered(void **state)
     assert_int_equal(dlq_field(w, 0, "data", v, sizeof v), 0);
     /* Counted by the sweep, removed by the dead letter. */
     assert_int_equal(redis_int(w, "HLEN %s",
-                               w->topo.outbound_claim_attempts_key), 0);
+                               w->rt.topo.outbound_claim_attempts_key), 0);
     assert_int_equal(stats(oc).claimed, 1);
     sg_outbound_consumer_free(oc);
 }
@@ -556,16 +529,16 @@ static void test_outbound_dispatch_failure_retries_then_dead_letters(
     char v[128];
 
     w->mode = SEND_FAIL;
-    w->knobs.max_deliveries = 2;
-    w->knobs.autoclaim_min_idle_ms = 100;
+    w->rt.knobs.max_deliveries = 2;
+    w->rt.knobs.autoclaim_min_idle_ms = 100;
     oc = engine(w, "gw-eeeeeeee", 1);
     publish(w, SG_OUT_MESSAGE, "c", "flaky", "msg:flaky", NULL);
     WAIT(calls_at_least, w, oc, 1);
     /* After the first failure: pending, claim key gone. */
-    sgt_loop_for(w->base, 30);
+    sgt_loop_for(w->rt.base, 30);
     assert_int_equal(pending(w), 1);
     assert_int_equal(redis_int(w, "EXISTS %s:msg:flaky",
-                               w->topo.outbound_claim_prefix), 0);
+                               w->rt.topo.outbound_claim_prefix), 0);
     WAIT(calls_at_least, w, oc, 2);
     WAIT(pending_is, w, oc, 0);
     assert_int_equal(dlq_field(w, 0, "dlq_reason", v, sizeof v), 0);
@@ -573,7 +546,7 @@ static void test_outbound_dispatch_failure_retries_then_dead_letters(
     dlq_field(w, 0, "dlq_error", v, sizeof v);
     assert_string_equal(v, "platform said 503");
     assert_int_equal(redis_int(w, "EXISTS %s:msg:flaky",
-                               w->topo.outbound_claim_prefix), 0);
+                               w->rt.topo.outbound_claim_prefix), 0);
     assert_int_equal(redis_int(w, "EXISTS msg:flaky"), 0);
     sg_outbound_consumer_free(oc);
 }
@@ -598,8 +571,8 @@ static void test_outbound_rpc_answers_without_the_lock(void **state)
     char v[64];
     long long ttl;
 
-    freeReplyObject(redisCommand(w->sync, "SET %s:test:busy other",
-                                 w->topo.outbound_lock_prefix));
+    freeReplyObject(redisCommand(w->rt.sync, "SET %s:test:busy other",
+                                 w->rt.topo.outbound_lock_prefix));
     oc = engine(w, "gw-ffffffff", 1);
     publish(w, SG_OUT_MESSAGE, "busy", "blocked", NULL, NULL);
     publish_rpc(w, "should_skip_channel_heartbeat", "busy",
@@ -647,9 +620,9 @@ static void test_outbound_dead_letters_rejected_envelopes(void **state)
     static const char rpc[] = "\x82\xa4type\xabrpc_request\xaarpc_method"
                               "\xa1m";
 
-    freeReplyObject(redisCommand(w->sync, "XADD %s * data %b", w->stream,
+    freeReplyObject(redisCommand(w->rt.sync, "XADD %s * data %b", w->stream,
                                  fax, sizeof fax - 1));
-    freeReplyObject(redisCommand(w->sync, "XADD %s * data %b", w->stream,
+    freeReplyObject(redisCommand(w->rt.sync, "XADD %s * data %b", w->stream,
                                  rpc, sizeof rpc - 1));
     oc = engine(w, "gw-hhhhhhhh", 1);
     WAIT(settled_at_least, w, oc, 2);
@@ -678,29 +651,29 @@ static void test_outbound_entry_no_longer_ours_is_left_alone(void **state)
     char id[32], lock[300];
     redisReply *r;
 
-    snprintf(lock, sizeof lock, "%s:test:c", w->topo.outbound_lock_prefix);
-    freeReplyObject(redisCommand(w->sync, "SET %s other", lock));
+    snprintf(lock, sizeof lock, "%s:test:c", w->rt.topo.outbound_lock_prefix);
+    freeReplyObject(redisCommand(w->rt.sync, "SET %s other", lock));
     oc = engine(w, "gw-iiiiiiii", 1);
     publish(w, SG_OUT_MESSAGE, "c", "stolen", "msg:stolen", id);
     {
         cond c_ = {w, oc, 1};
 
-        assert_true(sgt_loop_until(w->base, pending_is, &c_, 10000));
+        assert_true(sgt_loop_until(w->rt.base, pending_is, &c_, 10000));
     }
-    sgt_loop_for(w->base, 30);
+    sgt_loop_for(w->rt.base, 30);
     /* Another gateway takes it over, then the lock comes free. */
-    freeReplyObject(redisCommand(w->sync, "XCLAIM %s %s gw-other 0 %s "
+    freeReplyObject(redisCommand(w->rt.sync, "XCLAIM %s %s gw-other 0 %s "
                                  "JUSTID", w->stream, w->group, id));
-    freeReplyObject(redisCommand(w->sync, "DEL %s", lock));
+    freeReplyObject(redisCommand(w->rt.sync, "DEL %s", lock));
     {
         cond c_ = {w, oc, 1};
 
-        assert_true(sgt_loop_until(w->base, lost_at_least, &c_, 10000));
+        assert_true(sgt_loop_until(w->rt.base, lost_at_least, &c_, 10000));
     }
     assert_int_equal(w->ncalls, 0);
     assert_int_equal(redis_int(w, "EXISTS %s:msg:stolen",
-                               w->topo.outbound_claim_prefix), 0);
-    r = redisCommand(w->sync, "XPENDING %s %s - + 10", w->stream, w->group);
+                               w->rt.topo.outbound_claim_prefix), 0);
+    r = redisCommand(w->rt.sync, "XPENDING %s %s - + 10", w->stream, w->group);
     assert_int_equal(r->elements, 1);
     assert_string_equal(r->element[0]->element[1]->str, "gw-other");
     freeReplyObject(r);
@@ -737,7 +710,7 @@ static void test_outbound_graceful_stop_drains(void **state)
     WAIT(pending_is, w, oc, 2);
     assert_int_equal(sg_consumer_stop(sg_outbound_consumer_engine(oc),
                                       on_stopped, w), 0);
-    sgt_loop_for(w->base, 30);
+    sgt_loop_for(w->rt.base, 30);
     assert_int_equal(w->done_calls, 0);
     sg_job_set_message_id(w->held[0], "p-9", 3);
     sg_job_finish(w->held[0], SG_JOB_OK);
@@ -747,7 +720,7 @@ static void test_outbound_graceful_stop_drains(void **state)
     redis_str(w, v, sizeof v, "HGET msg:drain message_id");
     assert_string_equal(v, "p-9");
     assert_int_equal(redis_int(w, "EXISTS %s:test:c",
-                               w->topo.outbound_lock_prefix), 0);
+                               w->rt.topo.outbound_lock_prefix), 0);
     sg_outbound_consumer_free(oc);
 }
 

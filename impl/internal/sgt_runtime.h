@@ -1,0 +1,48 @@
+/*
+ * What the runtime's integration tests stand on: a private redis-server, a
+ * libevent loop, a synchronous hiredis connection for the test's own
+ * checks, and a libsg command connection with the default names and
+ * knobs a test then adjusts.
+ *
+ *     sgt_runtime rt;
+ *     if (sgt_runtime_start(&rt, NULL) != 0)
+ *         return -1;
+ *     rt.knobs.lock_ttl_ms = 2000;
+ *     ...
+ *     sgt_runtime_stop(&rt);
+ *
+ * Test support code, not libsg.
+ */
+#ifndef SGT_RUNTIME_H
+#define SGT_RUNTIME_H
+
+#include <hiredis/hiredis.h>
+
+#include "sg/config.h"
+#include "sg/conn.h"
+#include "sg/log.h"
+#include "sg_redis_fixture.h"
+
+struct event_base;
+
+typedef struct sgt_runtime {
+    sgt_redis redis;
+    struct event_base *base;
+    redisContext *sync;         /* the test's own commands */
+    sg_conn *conn;              /* "commands", reconnecting in 20-100 ms */
+    sg_topology topo;           /* the defaults */
+    sg_knobs knobs;             /* the defaults, block_ms 100 */
+    sg_log log;                 /* off; debug with SG_TEST_DEBUG set */
+} sgt_runtime;
+
+/*
+ * Starts it all; ro as for sgt_redis_start() (NULL: defaults). 0, or -1
+ * with the reason on stderr and nothing left running. After 0, stop with
+ * sgt_runtime_stop().
+ */
+int sgt_runtime_start(sgt_runtime *rt, const sgt_redis_opts *ro);
+
+/* Frees the connections and the loop and stops the server. */
+void sgt_runtime_stop(sgt_runtime *rt);
+
+#endif /* SGT_RUNTIME_H */
