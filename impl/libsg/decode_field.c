@@ -275,7 +275,9 @@ sg__get_bytes(sg__dec *d, const uint8_t **pp, const uint8_t *end,
             return sg__dec_fail(d, SG_REASON_BINARY_TOO_LARGE, path, NULL, 0,
                                 "%u bytes exceed max_binary_bytes %zu",
                                 o.len, max);
-        out->ptr = o.len ? o.v.body : NULL;
+        /* Present and empty keeps a pointer: NULL with length 0 is
+           what an encoder reads as absent (sg_bytes). */
+        out->ptr = o.v.body;
         out->len = o.len;
         *present = true;
         return 0;
@@ -302,7 +304,7 @@ sg__get_bytes(sg__dec *d, const uint8_t **pp, const uint8_t *end,
             return sg__dec_nomem(d);
         (void)sg__base64_decode(text, o.len, buf);
     }
-    out->ptr = buf;
+    out->ptr = n > 0 ? buf : (const uint8_t *)text;
     out->len = n;
     *present = true;
     return 0;

@@ -445,7 +445,7 @@ sg__decode_outbound_fast(sg__dec *d, const uint8_t *p, const uint8_t *end,
                 ok = false;
                 break;
             }
-            out->file_data.ptr = o.len ? o.v.body : NULL;
+            out->file_data.ptr = o.v.body;   /* empty is present */
             out->file_data.len = o.len;
             present = true;
             p = b;

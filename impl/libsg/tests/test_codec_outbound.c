@@ -272,6 +272,49 @@ test_envelope_decode_data_outbound_file_base64(void **state)
     mb_free(&m);
 }
 
+/*
+ * SG-ENV-005 SG-MP-006: file_data present but empty (bin 8 of length 0,
+ * or the empty base64 text) decodes as present and encodes back, not as
+ * "absent" (found by fuzz_roundtrip).
+ */
+static void
+test_envelope_outbound_file_empty_data_round_trip(void **state)
+{
+    static const char *const forms[2] = { "bin", "base64" };
+    sg_envelope *env, *again;
+    sg_error err;
+    sg_buf buf;
+    mb m;
+    int i;
+
+    (void)state;
+    for (i = 0; i < 2; i++) {
+        mb_init(&m);
+        mb_map(&m, 3);
+        mb_kv(&m, "type", "file");
+        mb_kv(&m, "channel_id", "c1");
+        if (i == 0) {
+            mb_str(&m, "file_data");
+            mb_bin(&m, "", 0);
+        } else {
+            mb_kv(&m, "file_data", "");
+        }
+        env = mb_decode_ok(SG_KIND_OUTBOUND, &m);
+        assert_int_equal(env->u.out.file_data.len, 0);
+        sg_buf_init(&buf, NULL);
+        if (sg_envelope_encode(env, &buf, &err) != 0)
+            fail_msg("%s: %s", forms[i], err.msg);
+        assert_int_equal(sg_envelope_decode_data(SG_KIND_OUTBOUND, buf.data,
+                                                 buf.len, NULL, &again,
+                                                 &err), 0);
+        assert_true(sg_envelope_equal(env, again));
+        sg_envelope_free(again);
+        sg_envelope_free(env);
+        sg_buf_destroy(&buf);
+        mb_free(&m);
+    }
+}
+
 /* SG-MP-006 SG-MP-007 SG-ENV-005: what the encoder writes, byte for
    byte: table order, defaults left out, bytes as bin. */
 static void
@@ -498,6 +541,7 @@ main(void)
         cmocka_unit_test(test_envelope_decode_data_outbound_buttons),
         cmocka_unit_test(test_envelope_decode_data_outbound_rpc_request),
         cmocka_unit_test(test_envelope_decode_data_outbound_file_base64),
+        cmocka_unit_test(test_envelope_outbound_file_empty_data_round_trip),
         cmocka_unit_test(test_envelope_encode_outbound_bytes),
         cmocka_unit_test(test_envelope_encode_outbound_refuses_invalid),
         cmocka_unit_test(test_envelope_encode_outbound_round_trip),

@@ -33,7 +33,11 @@ typedef struct sg_str {
     size_t len;
 } sg_str;
 
-/* Raw bytes. ptr may be NULL when len is 0. */
+/*
+ * Raw bytes. ptr may be NULL when len is 0; for a required field (a
+ * file's file_data) NULL with length 0 means absent, so the decoder gives
+ * a present empty value a non-NULL ptr.
+ */
 typedef struct sg_bytes {
     const uint8_t *ptr;
     size_t len;
