@@ -253,7 +253,8 @@ static const char *scan_str(const char *p, const char *e, lit *out,
             }
             continue;
         }
-        if (high || strchr("\"\\/bfnrt", *p) == NULL)
+        /* strchr() finds the terminator too: a NUL is no escape. */
+        if (high || *p == '\0' || strchr("\"\\/bfnrt", *p) == NULL)
             return NULL;
         p++;
         d++;
@@ -318,7 +319,7 @@ static const char *skip_value(const char *p, const char *e, int depth)
     if (*p == '-' || (*p >= '0' && *p <= '9')) {
         const char *q = p;
 
-        while (q < e && strchr("+-.eE0123456789", *q) != NULL)
+        while (q < e && *q != '\0' && strchr("+-.eE0123456789", *q) != NULL)
             q++;
         return q;
     }

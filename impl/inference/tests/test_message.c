@@ -260,6 +260,39 @@ static void test_prompt_body_reads_records_as_json(void **state)
     sgi_config_destroy(&cfg);
 }
 
+/*
+ * A backslash followed by a NUL byte in a record's content was taken for
+ * an escape (strchr() finds the string's terminator), so the content went
+ * into the request with the NUL in it: a body that is no JSON. Found by
+ * fuzz_history. A NUL inside a number is no number either.
+ */
+static void test_prompt_body_nul_after_backslash_is_unusable(void **state)
+{
+    static const char rec0[] = "{\"role\":\"user\",\"content\":\"a\\\0b\"}";
+    static const char rec1[] = "{\"role\":\"user\",\"content\":\"x\","
+                               "\"n\":1\0}";
+    const char *recs[] = {rec0, rec1};
+    size_t lens[] = {sizeof rec0 - 1, sizeof rec1 - 1};
+    sgi_config cfg;
+    sg_buf body;
+    cJSON *j;
+
+    (void)state;
+    assert_int_equal(sgi_config_init(&cfg), 0);
+    sg_buf_init(&body, NULL);
+    assert_int_equal(sgi_prompt_body(&body, &cfg, recs, lens, 2,
+                                     SG_STR("now"), SG_STR("")), 0);
+    assert_null(memchr(body.data, '\0', body.len));
+    j = cJSON_Parse((const char *)body.data);
+    assert_non_null(j);
+    /* system and the message: neither record is used. */
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "messages")),
+                     2);
+    cJSON_Delete(j);
+    sg_buf_destroy(&body);
+    sgi_config_destroy(&cfg);
+}
+
 static void test_prompt_name_allowed_characters(void **state)
 {
     char out[80];
@@ -320,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_message_prompt_text_names_attachments),
         cmocka_unit_test(test_prompt_body_history_and_budget),
         cmocka_unit_test(test_prompt_body_reads_records_as_json),
+        cmocka_unit_test(test_prompt_body_nul_after_backslash_is_unusable),
         cmocka_unit_test(test_prompt_name_allowed_characters),
         cmocka_unit_test(test_history_record_from_rpc),
     };
