@@ -34,6 +34,7 @@
 #include "gw.h"
 #include "gw_httpx.h"
 #include "gw_text.h"
+#include "gw_webchat.h"
 
 #define MAX_CLIENTS 64
 #define MAX_QUEUE (256 * 1024)
@@ -414,10 +415,78 @@ static int member(const cJSON *o, const char *name, const char **out)
     return 1;
 }
 
+/* A rejected body: SG_EDECODE with the reason, path and message. */
+static int post_error(sg_error *err, int reason, const char *path,
+                      const char *msg)
+{
+    err->code = SG_EDECODE;
+    err->reason = reason;
+    snprintf(err->path, sizeof err->path, "%s", path);
+    snprintf(err->msg, sizeof err->msg, "%s", msg);
+    return SG_EDECODE;
+}
+
+int gw_webchat_post_parse(const char *body, size_t len, double now,
+                          const char *message_id, cJSON **root,
+                          sg_envelope *env, sg_error *err)
+{
+    const char *channel, *username, *content, *bad = NULL;
+    char path[32], msg[96];
+    int rc;
+
+    sg_error_clear(err);
+    sg_envelope_init(env, SG_KIND_INBOUND);
+    *root = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsObject(*root)) {
+        rc = *root == NULL;
+        cJSON_Delete(*root);
+        *root = NULL;
+        return post_error(err, rc ? SG_REASON_INVALID_JSON
+                                  : SG_REASON_NOT_MAP, "data",
+                          rc ? "body is not JSON" : "body is not an object");
+    }
+    if ((rc = member(*root, "channel_id", &channel)) <= 0 ||
+        channel[0] == '\0')
+        bad = rc < 0 ? "channel_id must be a string"
+                     : "channel_id is required";
+    if (bad != NULL) {
+        cJSON_Delete(*root);
+        *root = NULL;
+        return post_error(err, rc < 0 ? SG_REASON_WRONG_TYPE
+                                      : SG_REASON_MISSING_FIELD,
+                          "data.channel_id", bad);
+    }
+    if (member(*root, "username", &username) < 0)
+        bad = "username";
+    else if (member(*root, "content", &content) < 0)
+        bad = "content";
+    if (bad != NULL) {
+        cJSON_Delete(*root);
+        *root = NULL;
+        snprintf(path, sizeof path, "data.%s", bad);
+        snprintf(msg, sizeof msg, "%s must be a string", bad);
+        return post_error(err, SG_REASON_WRONG_TYPE, path, msg);
+    }
+    env->u.in.platform = SG_STR("webchat");
+    env->u.in.channel_id.ptr = channel;
+    env->u.in.channel_id.len = strlen(channel);
+    /* One browser session is one user talking to the bot directly. */
+    env->u.in.user_id = env->u.in.channel_id;
+    env->u.in.username.ptr = username != NULL ? username : "web user";
+    env->u.in.username.len = strlen(env->u.in.username.ptr);
+    env->u.in.content.ptr = content != NULL ? content : "";
+    env->u.in.content.len = strlen(env->u.in.content.ptr);
+    env->u.in.room_name = SG_STR("webchat");
+    env->u.in.is_dm = true;
+    env->u.in.timestamp = now;
+    env->u.in.message_id.ptr = message_id;
+    env->u.in.message_id.len = strlen(message_id);
+    return 0;
+}
+
 static void serve_post(webchat *w, struct evhttp_request *req)
 {
-    const char *channel, *username, *content;
-    char *body = NULL, path[32], msg[96];
+    char *body = NULL;
     size_t len;
     cJSON *root = NULL;
     sg_envelope env;
@@ -429,54 +498,18 @@ static void serve_post(webchat *w, struct evhttp_request *req)
         gw_http_reply_error(req, 503, "the gateway is not ready", NULL, NULL);
         return;
     }
-    if (gw_http_body(req, &body, &len) != 0) {
-        gw_http_reply_error(req, 503, "out of memory", NULL, NULL);
-        return;
-    }
-    root = cJSON_ParseWithLength(body, len);
-    if (!cJSON_IsObject(root)) {
-        gw_http_reply_error(req, 400, root == NULL ? "body is not JSON"
-                                                   : "body is not an object",
-                            root == NULL ? "invalid_json" : "not_map", "data");
-        goto out;
-    }
-    if ((rc = member(root, "channel_id", &channel)) <= 0 ||
-        channel[0] == '\0') {
-        gw_http_reply_error(req, 400, rc < 0 ? "channel_id must be a string"
-                                             : "channel_id is required",
-                            rc < 0 ? "wrong_type" : "missing_field",
-                            "data.channel_id");
-        goto out;
-    }
-    if ((rc = member(root, "username", &username)) < 0 ||
-        member(root, "content", &content) < 0) {
-        snprintf(path, sizeof path, "data.%s", rc < 0 ? "username"
-                                                      : "content");
-        snprintf(msg, sizeof msg, "%s must be a string", path + 5);
-        gw_http_reply_error(req, 400, msg, "wrong_type", path);
-        goto out;
-    }
-    q = calloc(1, sizeof *q);
-    if (q == NULL) {
+    if (gw_http_body(req, &body, &len) != 0 ||
+        (q = calloc(1, sizeof *q)) == NULL) {
         gw_http_reply_error(req, 503, "out of memory", NULL, NULL);
         goto out;
     }
     gw_make_id(q->message_id, sizeof q->message_id, "wcu");
-    sg_envelope_init(&env, SG_KIND_INBOUND);
-    env.u.in.platform = SG_STR("webchat");
-    env.u.in.channel_id.ptr = channel;
-    env.u.in.channel_id.len = strlen(channel);
-    /* One browser session is one user talking to the bot directly. */
-    env.u.in.user_id = env.u.in.channel_id;
-    env.u.in.username.ptr = username != NULL ? username : "web user";
-    env.u.in.username.len = strlen(env.u.in.username.ptr);
-    env.u.in.content.ptr = content != NULL ? content : "";
-    env.u.in.content.len = strlen(env.u.in.content.ptr);
-    env.u.in.room_name = SG_STR("webchat");
-    env.u.in.is_dm = true;
-    env.u.in.timestamp = gw_now_s();
-    env.u.in.message_id.ptr = q->message_id;
-    env.u.in.message_id.len = strlen(q->message_id);
+    if (gw_webchat_post_parse(body, len, gw_now_s(), q->message_id, &root,
+                              &env, &err) != 0) {
+        gw_http_reply_sg_error(req, &err);
+        free(q);
+        goto out;
+    }
     q->w = w;
     q->req = req;
     q->evcon = evhttp_request_get_connection(req);
