@@ -48,6 +48,7 @@ int sgi_config_init(sgi_config *c)
     c->history_max = 20;
     c->history_ttl_ms = 604800000LL;
     c->max_retries = 3;
+    c->typing_delay_ms = 500;
     c->system_prompt = strdup(DEFAULT_PROMPT);
     return c->system_prompt != NULL ? 0 : -1;
 }
@@ -108,6 +109,8 @@ static const key keys[] = {
      0, 1000, 31536000000.0, 0},
     {"max_retries", "SG_LLM_MAX_RETRIES", K_INT, OFF(max_retries), 0, 0, 10,
      0},
+    {"typing_delay_ms", "SG_LLM_TYPING_DELAY_MS", K_INT, OFF(typing_delay_ms),
+     0, 0, 600000, 0},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

@@ -15,6 +15,9 @@
  *   history_max    SG_LLM_HISTORY_MAX    20, 1 .. 1000
  *   history_ttl_ms SG_LLM_HISTORY_TTL_MS 604800000 (7 days), 1000 ..
  *   max_retries    SG_LLM_MAX_RETRIES    3, 0 .. 10
+ *   typing_delay_ms SG_LLM_TYPING_DELAY_MS 500, 0 .. 600000: how long a
+ *                  reply may take before the typing indicator is shown
+ *                  (0: shown as the LLM call starts)
  *
  * Every failure names the variable or the file key and the limit.
  */
@@ -43,6 +46,7 @@ typedef struct sgi_config {
     int history_max;
     long long history_ttl_ms;
     int max_retries;
+    int typing_delay_ms;
 } sgi_config;
 
 /* The defaults (base_url empty); free with sgi_config_destroy(). */

@@ -7,17 +7,24 @@
  *   addressed:  read the history (LRANGE) -> none yet, and this process
  *               has not asked for this channel yet: ask the gateway
  *               (fetch_channel_history; a timeout or an error reply means
- *               no history) -> start_typing -> the LLM -> one script:
- *               the reply `message`, stop_typing, and the records (the
- *               gateway's, the message's, the reply's) appended to the
- *               history -> finish OK; an LLM failure -> stop_typing and
- *               the records but the reply -> finish FAILED with the
- *               error, which libsg retries or dead-letters
- *               (SG-IN-012/013).
+ *               no history) -> the LLM -> one script: the reply
+ *               `message`, stop_typing when start_typing went out, and
+ *               the records (the gateway's, the message's, the reply's)
+ *               appended to the history -> finish OK; an LLM failure ->
+ *               stop_typing (when shown) and the records but the reply
+ *               -> finish FAILED with the error, which libsg retries or
+ *               dead-letters (SG-IN-012/013).
  *
- * So an answered message costs three Redis commands of its own: LRANGE,
- * the start_typing XADD and the reply script (plus its share of libsg's
- * reads and acknowledgements).
+ * Typing. start_typing goes out only once the LLM has taken
+ * typing_delay_ms (SG_LLM_TYPING_DELAY_MS; 0: as the call starts), so a
+ * quick reply goes out alone, as one outbound entry instead of three, and
+ * a slow one shows the indicator while it is worked on. start_typing, the
+ * reply script and stop_typing go over the one connection, so they reach
+ * the stream in that order.
+ *
+ * So an answered message costs two Redis commands of its own: LRANGE and
+ * the reply script, plus the start_typing XADD when the reply is slow
+ * (and its share of libsg's reads and acknowledgements).
  *
  * A task counts the callbacks it still waits for (busy) and is freed when
  * its job is finished and nothing is outstanding, so that a callback never
@@ -155,6 +162,8 @@ struct task {
     int recs_new;               /* recs came from the gateway: store them */
     sg_buf user_rec;            /* the message's own history record */
     sgi_llm_call *call;
+    struct event *typing_due;   /* start_typing waits for this timer */
+    int typing_shown;           /* start_typing was published */
     char *reply;
     size_t reply_len;
     int busy;                   /* callbacks outstanding */
@@ -238,6 +247,8 @@ static void task_free(task *t)
         w->tasks = t->next;
     if (t->next != NULL)
         t->next->prev = t->prev;
+    if (t->typing_due != NULL)
+        event_free(t->typing_due);
     for (i = 0; i < t->nrecs; i++)
         free(t->recs[i]);
     free(t->recs);
@@ -254,7 +265,8 @@ static void task_free(task *t)
 
 static void task_maybe_free(task *t)
 {
-    if (t->job == NULL && t->busy == 0 && t->call == NULL)
+    if (t->job == NULL && t->busy == 0 && t->call == NULL &&
+        t->typing_due == NULL)
         task_free(t);
 }
 
@@ -306,8 +318,9 @@ static sg_script history_script;
  * KEYS[1] the outbound stream, KEYS[2] the channel's history list,
  * KEYS[3] the inbound stream; ARGV[1] the stream's MAXLEN, ARGV[2] the
  * entries' ts, ARGV[3] their trace_id, ARGV[4] the reply `message`
- * envelope, ARGV[5] the stop_typing envelope, ARGV[6] the most history
- * records kept, ARGV[7] the list's TTL in ms, ARGV[8] the worker group,
+ * envelope, ARGV[5] the stop_typing envelope ("": none), ARGV[6] the
+ * most history records kept, ARGV[7] the list's TTL in ms, ARGV[8] the
+ * worker group,
  * ARGV[9] the inbound entry's ID, ARGV[10] this consumer, ARGV[11..]
  * records to append. The entries are the ones libsg's publisher writes
  * (SG-FRAME-001/002/008). Returns the reply's entry ID, or the error
@@ -325,8 +338,10 @@ static const char reply_lua[] =
     "end\n"
     "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n"
     "  'data', ARGV[4], 'ts', ARGV[2], 'trace_id', ARGV[3])\n"
-    "redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n"
-    "  'data', ARGV[5], 'ts', ARGV[2], 'trace_id', ARGV[3])\n"
+    "if ARGV[5] ~= '' then\n"
+    "  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n"
+    "    'data', ARGV[5], 'ts', ARGV[2], 'trace_id', ARGV[3])\n"
+    "end\n"
     "if #ARGV > 10 then\n"
     "  redis.call('RPUSH', KEYS[2], unpack(ARGV, 11))\n"
     "  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)\n"
@@ -559,11 +574,56 @@ static void save_history(task *t)
     free(lens);
 }
 
+/* The LLM call is over: start_typing is no longer due. */
+static void typing_cancel(task *t)
+{
+    if (t->typing_due != NULL) {
+        event_free(t->typing_due);
+        t->typing_due = NULL;
+    }
+}
+
+static void on_typing_due(evutil_socket_t fd, short what, void *arg)
+{
+    task *t = arg;
+
+    (void)fd;
+    (void)what;
+    typing_cancel(t);
+    if (!task_dead(t) && t->call != NULL &&
+        publish_typing(t, SG_OUT_START_TYPING) == 0)
+        t->typing_shown = 1;
+    task_maybe_free(t);
+}
+
+/* As the LLM call starts: start_typing now (a delay of 0) or once the
+   delay has passed without a reply. */
+static void typing_arm(task *t)
+{
+    struct timeval tv;
+    int ms = t->w->cfg.typing_delay_ms;
+
+    if (ms > 0) {
+        t->typing_due = evtimer_new(t->w->base, on_typing_due, t);
+        if (t->typing_due != NULL) {
+            tv.tv_sec = ms / 1000;
+            tv.tv_usec = (ms % 1000) * 1000;
+            if (evtimer_add(t->typing_due, &tv) == 0)
+                return;
+            typing_cancel(t);
+        }
+    }
+    if (publish_typing(t, SG_OUT_START_TYPING) == 0)
+        t->typing_shown = 1;
+}
+
 /* The LLM failed, or the reply cannot go out: stop typing, keep the
    message in the history, and fail the job with `why`. */
 static void task_fail_after_llm(task *t, const char *why)
 {
-    (void)publish_typing(t, SG_OUT_STOP_TYPING);
+    typing_cancel(t);
+    if (t->typing_shown)
+        (void)publish_typing(t, SG_OUT_STOP_TYPING);
     save_history(t);
     task_finish(t, SG_JOB_FAILED(why));
     task_maybe_free(t);
@@ -622,7 +682,8 @@ static int encode_out(task *t, sg_envelope *env, sg_buf *out, sg_error *err)
 }
 
 /*
- * Sends the reply script: the `message` envelope and stop_typing on the
+ * Sends the reply script: the `message` envelope and (when start_typing
+ * went out) stop_typing on the
  * platform's outbound stream, and the history records. 0, or -1 with why
  * filled.
  */
@@ -668,7 +729,7 @@ static int send_reply(task *t, char *why, size_t whycap)
     }
     sg_envelope_init(&env, SG_KIND_OUTBOUND);
     env.u.out.type = SG_OUT_STOP_TYPING;
-    if (encode_out(t, &env, &stop, &err) != 0) {
+    if (t->typing_shown && encode_out(t, &env, &stop, &err) != 0) {
         snprintf(why, whycap, "stop_typing cannot be published: %s",
                  err.msg);
         goto out;
@@ -711,7 +772,7 @@ static int send_reply(task *t, char *why, size_t whycap)
     args[5] = t->trace;
     args[6] = (const char *)msg.data;
     alen[6] = msg.len;
-    args[7] = (const char *)stop.data;
+    args[7] = stop.len > 0 ? (const char *)stop.data : "";
     alen[7] = stop.len;
     args[8] = max;
     args[9] = ttl;
@@ -753,6 +814,7 @@ static void on_llm_done(const sgi_llm_result *res, void *ud)
     char why[400];
 
     t->call = NULL;
+    typing_cancel(t);
     if (task_dead(t)) {
         task_abort(t, "lock lost or stopping: no reply published");
         return;
@@ -809,8 +871,6 @@ static void proceed_with(task *t, const char *const *recs,
         task_abort(t, "out of memory");
         return;
     }
-    (void)publish_typing(t, SG_OUT_START_TYPING);
-
     blen = strlen(w->cfg.base_url);
     while (blen > 0 && w->cfg.base_url[blen - 1] == '/')
         blen--;
@@ -830,6 +890,7 @@ static void proceed_with(task *t, const char *const *recs,
         return;
     }
     sg_buf_destroy(&body);
+    typing_arm(t);
 }
 
 /* History known: what the gateway gave, or none. */
@@ -1685,6 +1746,10 @@ static void abort_tasks(sgi_worker *w)
         if (t->call != NULL) {
             sgi_llm_cancel(t->call);
             t->call = NULL;
+        }
+        if (t->typing_due != NULL) {
+            event_free(t->typing_due);
+            t->typing_due = NULL;
         }
         task_finish(t, SG_JOB_FAILED("stopped before the handling ended"));
         task_maybe_free(t);

@@ -278,6 +278,9 @@ static int setup(void **state)
     setvar(w, "SG_RPC_TIMEOUT_MS", "300");
     setvar(w, "SG_DRAIN_MS", "20000");
     setvar(w, "SG_INSTANCE_ID", "worker-test");
+    /* Typing at once, so that every answered message shows it; the
+       delayed indicator has its own tests. */
+    setvar(w, "SG_LLM_TYPING_DELAY_MS", "0");
     *state = w;
     return 0;
 }
@@ -634,6 +637,53 @@ static void test_inference_reply_flow(void **state)
         assert_string_equal(rep->str, "worker-test");
         freeReplyObject(rep);
     }
+}
+
+/*
+ * SG_LLM_TYPING_DELAY_MS: a reply quicker than the delay goes out alone,
+ * without start_typing or stop_typing.
+ */
+static void test_inference_quick_reply_without_typing(void **state)
+{
+    world *w = *state;
+    msg_opts m = {"webchat", "c40", "hello", "m40", 0, NULL};
+    out_entry e[MAX_OUT];
+
+    setvar(w, "SG_LLM_TYPING_DELAY_MS", "5000");
+    start_worker(w);
+    publish(w, &m);
+    wait_sends(w, "webchat", 1);
+    wait_stat_at_least(w, 0, 1);
+    sgt_loop_for(w->base, 200);
+    assert_int_equal(read_sends(w, "webchat", e, MAX_OUT), 1);
+    assert_int_equal(e[0].type, SG_OUT_MESSAGE);
+    assert_string_equal(e[0].text, "echo: hello");
+    assert_int_equal(inbound_pending(w), 0);
+}
+
+/*
+ * SG_LLM_TYPING_DELAY_MS: a reply slower than the delay shows typing
+ * first, and stop_typing follows the reply, in that order.
+ */
+static void test_inference_slow_reply_shows_typing(void **state)
+{
+    world *w = *state;
+    msg_opts m = {"webchat", "c41", "slowly", "m41", 0, NULL};
+    out_entry e[MAX_OUT];
+
+    setvar(w, "SG_LLM_TYPING_DELAY_MS", "50");
+    mock_script(&w->llm, "{\"rules\":[{\"match\":\"slowly\","
+                         "\"reply\":\"at last\",\"latency_ms\":600}]}");
+    start_worker(w);
+    publish(w, &m);
+    wait_sends(w, "webchat", 3);
+    wait_stat_at_least(w, 0, 1);
+    assert_int_equal(read_sends(w, "webchat", e, MAX_OUT), 3);
+    assert_int_equal(e[0].type, SG_OUT_START_TYPING);
+    assert_int_equal(e[1].type, SG_OUT_MESSAGE);
+    assert_string_equal(e[1].text, "at last");
+    assert_int_equal(e[2].type, SG_OUT_STOP_TYPING);
+    assert_string_equal(e[0].channel, "c41");
 }
 
 /*
@@ -1299,8 +1349,14 @@ static void test_inference_program_sigterm_drains(void **state)
         out_entry e[MAX_OUT];
         int n = read_sends(w, "webchat", e, MAX_OUT);
 
-        assert_int_equal(n, 6);
-        assert_string_equal(e[4].text, "echo: slow");
+        /* The quick reply alone; the slow one (1500 ms, over the
+           default typing delay of 500 ms) between start_typing and
+           stop_typing. */
+        assert_int_equal(n, 4);
+        assert_int_equal(e[0].type, SG_OUT_MESSAGE);
+        assert_int_equal(e[1].type, SG_OUT_START_TYPING);
+        assert_string_equal(e[2].text, "echo: slow");
+        assert_int_equal(e[3].type, SG_OUT_STOP_TYPING);
     }
     /* SG-LEASE-007: given back. */
     assert_int_equal(integer(w, "EXISTS sg:leader:status"), 0);
@@ -1356,6 +1412,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_inference_reply_flow, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_inference_quick_reply_without_typing, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_inference_slow_reply_shows_typing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inference_trace_generated_once,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_inference_passive_not_answered,

@@ -95,6 +95,7 @@ static void test_config_defaults_and_env(void **state)
     assert_int_equal(c.timeout_ms, 60000);
     assert_int_equal(c.history_max, 20);
     assert_int_equal(c.max_retries, 3);
+    assert_int_equal(c.typing_delay_ms, 500);
     assert_non_null(c.system_prompt);
     assert_string_equal(c.api_key, "");
     sgi_config_destroy(&c);
@@ -111,7 +112,8 @@ static void test_config_file_then_env_overrides(void **state)
                "{\"base_url\": \"http://file/v1\", \"api_key\": \"k\", "
                "\"model\": \"file-model\", \"temperature\": 1.5, "
                "\"max_tokens\": 10, \"top_p\": 0.5, \"timeout_ms\": 1234, "
-               "\"system_prompt\": \"be terse\", \"history_max\": 3}");
+               "\"system_prompt\": \"be terse\", \"history_max\": 3, "
+               "\"typing_delay_ms\": 0}");
     set(&e, "SG_INFERENCE_CONFIG", path);
     set(&e, "SG_LLM_MODEL", "env-model");
     assert_int_equal(load(&e, &c, err, sizeof err), 0);
@@ -124,6 +126,7 @@ static void test_config_file_then_env_overrides(void **state)
     assert_int_equal(c.timeout_ms, 1234);
     assert_string_equal(c.system_prompt, "be terse");
     assert_int_equal(c.history_max, 3);
+    assert_int_equal(c.typing_delay_ms, 0);
     sgi_config_destroy(&c);
     unlink(path);
 }
@@ -158,6 +161,7 @@ static void test_config_bad_env_values_named(void **state)
     expect_env_error("SG_LLM_TIMEOUT_MS", "600001", "1 .. 600000");
     expect_env_error("SG_LLM_HISTORY_MAX", "1001", "1 .. 1000");
     expect_env_error("SG_LLM_MAX_RETRIES", "11", "0 .. 10");
+    expect_env_error("SG_LLM_TYPING_DELAY_MS", "600001", "0 .. 600000");
     expect_env_error("SG_LLM_BASE_URL", "ftp://x", "http://");
 }
 
