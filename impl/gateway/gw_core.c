@@ -20,6 +20,7 @@
 
 #include "gw.h"
 #include "gw_httpx.h"
+#include "gw_rpc.h"
 #include "gw_text.h"
 
 enum state { ST_NEW, ST_STARTING, ST_RUNNING, ST_STOPPING, ST_STOPPED };
@@ -234,9 +235,8 @@ static int str_is(sg_str s, const char *lit)
 }
 
 /* rpc_args as a cJSON tree (through the JSON bridge); NULL: {}. */
-static cJSON *rpc_args(sg_job *job)
+static cJSON *rpc_args(const sg_envelope *env)
 {
-    const sg_envelope *env = sg_job_payload(job);
     cJSON *root, *args = NULL;
     sg_buf b;
     sg_error e;
@@ -254,46 +254,64 @@ static cJSON *rpc_args(sg_job *job)
     return args;
 }
 
+int gw_rpc_history_args(const sg_envelope *env, const sg_outbound *req,
+                        cJSON **args, int *limit, const char **channel,
+                        size_t *chlen, const char **error)
+{
+    cJSON *lim, *ch;
+
+    *args = rpc_args(env);
+    *limit = 10;
+    *channel = NULL;
+    *chlen = 0;
+    *error = NULL;
+    lim = cJSON_GetObjectItemCaseSensitive(*args, "limit");
+    if (lim != NULL) {
+        double v = cJSON_IsNumber(lim) ? lim->valuedouble : -1;
+
+        if (v < 1 || v > 100 || v != (double)(int)v) {
+            *error = "fetch_channel_history: rpc_args.limit must be an "
+                     "integer from 1 to 100";
+            goto fail;
+        }
+        *limit = (int)v;
+    }
+    if (req->has_channel_id && req->channel_id.len > 0) {
+        *channel = req->channel_id.ptr;
+        *chlen = req->channel_id.len;
+    } else if (cJSON_IsString(ch = cJSON_GetObjectItemCaseSensitive(
+                                   *args, "channel_id")) &&
+               ch->valuestring[0] != '\0') {
+        *channel = ch->valuestring;
+        *chlen = strlen(ch->valuestring);
+    }
+    if (*channel == NULL) {
+        *error = "fetch_channel_history: channel_id is required";
+        goto fail;
+    }
+    return 0;
+fail:
+    cJSON_Delete(*args);
+    *args = NULL;
+    *channel = NULL;
+    *chlen = 0;
+    return -1;
+}
+
 static void rpc_history(gw_platform *p, sg_job *job, const sg_outbound *req,
                         sg_buf *b)
 {
     const gw_rec_msg *list[100];
     sg_rpc_history_msg msgs[100];
     sg_buf react[100];
-    cJSON *args = rpc_args(job), *lim, *ch;
-    const char *channel = NULL;
-    size_t chlen = 0, n, i;
-    int limit = 10, j;
+    cJSON *args;
+    const char *channel, *error;
+    size_t chlen, n, i;
+    int limit, j;
 
-    lim = cJSON_GetObjectItemCaseSensitive(args, "limit");
-    if (lim != NULL) {
-        double v = cJSON_IsNumber(lim) ? lim->valuedouble : -1;
-
-        if (v < 1 || v > 100 || v != (double)(int)v) {
-            static const char m[] = "fetch_channel_history: rpc_args.limit "
-                                    "must be an integer from 1 to 100";
-
-            cJSON_Delete(args);
-            sg_rpc_build_error(b, m, sizeof m - 1);
-            return;
-        }
-        limit = (int)v;
-    }
-    if (req->has_channel_id && req->channel_id.len > 0) {
-        channel = req->channel_id.ptr;
-        chlen = req->channel_id.len;
-    } else if (cJSON_IsString(ch = cJSON_GetObjectItemCaseSensitive(
-                                   args, "channel_id")) &&
-               ch->valuestring[0] != '\0') {
-        channel = ch->valuestring;
-        chlen = strlen(channel);
-    }
-    if (channel == NULL) {
-        static const char m[] = "fetch_channel_history: channel_id is "
-                                "required";
-
-        cJSON_Delete(args);
-        sg_rpc_build_error(b, m, sizeof m - 1);
+    if (gw_rpc_history_args(sg_job_payload(job), req, &args, &limit,
+                            &channel, &chlen, &error) != 0) {
+        sg_rpc_build_error(b, error, strlen(error));
         return;
     }
     n = gw_record_list(p->record, channel, chlen, 0, list, (size_t)limit);
