@@ -3,7 +3,8 @@
 #
 # The one-command stack: sg-stack starts Redis, the mock LLM, a gateway
 # and two workers; a message posted to the web chat is answered over
-# Server-Sent Events; Ctrl-C (SIGINT) stops everything and exits 0.
+# Server-Sent Events, and a slow one shows the typing indicator first;
+# Ctrl-C (SIGINT) stops everything and exits 0.
 #
 #   test_stack.sh <bin dir>
 
@@ -36,8 +37,38 @@ kill "$curl_pid" 2>/dev/null || true
 wait "$curl_pid" 2>/dev/null || true
 grep -q "echo: ping $$" "$events" ||
     { cat "$events" >&2; stack_fail "no reply event within 30 s"; }
-grep -q '^event: typing' "$events" ||
-    { cat "$events" >&2; stack_fail "no typing event before the reply"; }
+
+# A reply slower than the workers' typing delay (SG_LLM_TYPING_DELAY_MS,
+# 500 ms) shows the typing indicator first: the mock LLM takes 1.5 s for
+# this one.
+llm_port=$(cat "$STACK_DIR/state/llm.port")
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST \
+    -H 'Content-Type: application/json' \
+    -d '{"rules":[{"match":"slowly","latency_ms":1500}]}' \
+    "http://127.0.0.1:$llm_port/_mock/script")
+[ "$code" = 200 ] || stack_fail "POST /_mock/script answered $code"
+slow_events="$STACK_DIR/slow-events"
+curl -sS -N --max-time 30 \
+    "${STACK_URL%/}/api/events?channel_id=$channel" >"$slow_events" &
+curl_pid=$!
+sleep 0.5
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST \
+    -H 'Content-Type: application/json' \
+    -d "{\"channel_id\":\"$channel\",\"username\":\"tester\",\"content\":\"slowly $$\"}" \
+    "${STACK_URL%/}/api/messages")
+[ "$code" = 202 ] || stack_fail "POST /api/messages answered $code"
+for ((i = 0; i < 300; i++)); do
+    grep -q "echo: slowly $$" "$slow_events" && break
+    sleep 0.1
+done
+kill "$curl_pid" 2>/dev/null || true
+wait "$curl_pid" 2>/dev/null || true
+grep -q "echo: slowly $$" "$slow_events" ||
+    { cat "$slow_events" >&2; stack_fail "no reply to the slow message within 30 s"; }
+# typing, then the reply.
+awk '/^event: typing/ && !t { t = NR } /echo: slowly/ { r = NR }
+     END { exit !(t > 0 && t < r) }' "$slow_events" ||
+    { cat "$slow_events" >&2; stack_fail "no typing event before the slow reply"; }
 
 # Both workers and the gateway are up and healthy.
 [ "$(grep -c '^sg-inference-' "$STACK_DIR/state/pids")" -eq 2 ] ||
