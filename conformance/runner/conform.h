@@ -204,6 +204,7 @@ typedef struct sgc_names {
     char config_channel[SGC_NAME_MAX];
     char rpc_prefix[SGC_NAME_MAX];
     char order_prefix[SGC_NAME_MAX];
+    char wake_prefix[SGC_NAME_MAX];
 } sgc_names;
 
 /* Knobs handed to the IUT, already scaled. */

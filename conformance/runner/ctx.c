@@ -322,6 +322,7 @@ static void set_names(sgc_ctx *c)
     NAME(config_channel, "sg:pubsub:config");
     NAME(rpc_prefix, "sg:rpc:reply");
     NAME(order_prefix, "sg:order:channel");
+    NAME(wake_prefix, "sg:wake");
 #undef NAME
     snprintf(n->outbound, sizeof n->outbound, "%s:http", n->outbound_prefix);
     snprintf(n->gateway_group, sizeof n->gateway_group, "%s:http",
@@ -520,6 +521,7 @@ static void build_env(sgc_ctx *c, envlist *e, const char *instance_id,
     env_put(e, "SG_CONFIG_CHANNEL=%s", n->config_channel);
     env_put(e, "SG_RPC_REPLY_PREFIX=%s", n->rpc_prefix);
     env_put(e, "SG_ORDER_PREFIX=%s", n->order_prefix);
+    env_put(e, "SG_WAKE_PREFIX=%s", n->wake_prefix);
     env_put(e, "SG_BLOCK_MS=%d", k->block_ms);
     env_put(e, "SG_READ_COUNT=%d", k->read_count);
     env_put(e, "SG_MAX_IN_FLIGHT=%d", k->max_in_flight);

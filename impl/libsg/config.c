@@ -43,6 +43,7 @@ static const name_def names[] = {
     NAME(config_channel, "SG_CONFIG_CHANNEL", "sg:pubsub:config"),
     NAME(rpc_reply_prefix, "SG_RPC_REPLY_PREFIX", "sg:rpc:reply"),
     NAME(order_prefix, "SG_ORDER_PREFIX", "sg:order:channel"),
+    NAME(wake_prefix, "SG_WAKE_PREFIX", "sg:wake"),
 };
 
 #define NNAMES (sizeof names / sizeof names[0])
@@ -209,6 +210,7 @@ void sg_knobs_init(sg_knobs *k)
     for (i = 0; i < NKNOBS; i++)
         knob_set(k, &knobs[i], knobs[i].def);
     k->order_queues = 1;
+    k->lock_wake = 1;
 }
 
 /* Parses a positive decimal integer up to max. 0 or SG_EINVAL. */
@@ -255,12 +257,17 @@ int sg_knobs_from_lookup(sg_knobs *k, sg_lookup_fn *lookup, void *ud,
     if (k->stream_maxlen < SG_STREAM_MAXLEN_MIN)
         k->stream_maxlen = SG_STREAM_MAXLEN_MIN;
     {
-        const char *v = lookup("SG_ORDER_QUEUES", ud);
+        static const char *const vars[] = {"SG_ORDER_QUEUES", "SG_LOCK_WAKE"};
+        int *const at[] = {&k->order_queues, &k->lock_wake};
 
-        if (v != NULL && v[0] != '\0') {
+        for (i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+            const char *v = lookup(vars[i], ud);
+
+            if (v == NULL || v[0] == '\0')
+                continue;
             if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
-                return fail(err, "SG_ORDER_QUEUES", "must be 0 or 1", v);
-            k->order_queues = v[0] == '1';
+                return fail(err, vars[i], "must be 0 or 1", v);
+            *at[i] = v[0] == '1';
         }
     }
     return 0;

@@ -174,6 +174,10 @@ struct sg_consumer {
     void *ud;
     const char *fail_reason;
     char *order;                   /* order-queue prefix; NULL: none */
+    char *waiters;                 /* lock waiters hash; NULL: no wake-ups */
+    char *wake_list;               /* this consumer's wake list */
+    sg_conn *waker;                /* BLPOP on wake_list, nothing else */
+    int wake_pending;              /* that BLPOP is in flight */
     sg__scripts scripts;
 
     int started;
@@ -202,6 +206,7 @@ struct sg_consumer {
     struct event *claim_ev;
     struct event *drain_ev;
     struct event *done_ev;
+    struct event *wake_ev;         /* re-issues the BLPOP after a failure */
 
     sg__strmap chans;
     sg__strmap jobs;               /* id -> job */
@@ -223,7 +228,8 @@ struct sg_consumer {
     size_t avcap;
 
     sg_consumer_stats st;
-    uint64_t reader_sent;          /* of reader connections closed */
+    uint64_t reader_sent;          /* of reader and waker connections
+                                      closed */
 };
 
 static void schedule_flush(sg_consumer *e);
@@ -1572,7 +1578,7 @@ static int begins_held(const sg_consumer *e)
 
 static int send_step(sg_consumer *e)
 {
-    size_t nops = 0, njobs = 0, nkeys = 3, nargs = 6, i, ki, ai, j;
+    size_t nops = 0, njobs = 0, nkeys = 3, nargs = 8, i, ki, ai, j;
     sg__op *op;
     sg_job *job;
     sg__req *r;
@@ -1613,6 +1619,8 @@ static int send_step(sg_consumer *e)
     e->av[ai++] = e->maxlen_s;
     e->av[ai++] = e->lock_ttl_s;
     e->av[ai++] = e->claim_ttl_s;
+    e->av[ai++] = e->waiters != NULL ? e->waiters : "";
+    e->av[ai++] = e->wake_list != NULL ? e->wake_list : "";
     for (i = 0; i < 3; i++)
         e->avlen[i] = strlen(e->av[i]);
     for (i = nkeys; i < ai; i++)
@@ -2176,6 +2184,98 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+/* ---- wake-ups (SG-LOCK-008/009) ----------------------------------------- */
+
+/*
+ * One BLPOP on this consumer's wake list is kept outstanding on the waker
+ * connection. A popped lock key names a channel another consumer just
+ * freed (released its lock, or took an entry out of its order queue):
+ * when that channel's active job waits for its retry, it retries now.
+ * Nothing else changes: a busy retry waits on its delay again, and
+ * registers again.
+ */
+static void wake_listen(sg_consumer *e);
+
+static void on_wake(sg_conn *conn, int status, const sg_reply *reply,
+                    void *ud)
+{
+    sg_consumer *e = ud;
+    const char *key;
+    size_t len;
+
+    (void)conn;
+    if (e->freeing || !e->wake_pending)
+        return;
+    e->wake_pending = 0;
+    if (e->stopping)
+        return;
+    if (status != 0) {
+        if (status == SG_EREDIS)
+            sg_logf(e->log, SG_LOG_ERROR, "consumer %s: BLPOP on %s: %s",
+                    e->name, e->wake_list, sg_reply_str(reply, NULL));
+        arm(e->wake_ev, status == SG_EREDIS ? 1000 : RETRY_MS);
+        return;
+    }
+    /* {list, lock key}, or nil at the timeout. */
+    key = sg_reply_str(sg_reply_at(reply, 1), &len);
+    if (key != NULL) {
+        sg__chan *ch = sg__strmap_get(&e->chans, key, len);
+
+        if (ch != NULL && ch->active != NULL &&
+            ch->active->state == J_WAIT &&
+            evtimer_pending(ch->retry_ev, NULL)) {
+            e->st.woken++;
+            event_del(ch->retry_ev);
+            chan_retry_cb(-1, 0, ch);
+        }
+    }
+    wake_listen(e);
+}
+
+static void wake_listen(sg_consumer *e)
+{
+    char timeout[32];
+    const char *av[3];
+
+    if (e->waker == NULL || e->wake_pending || e->stopping || e->freeing)
+        return;
+    snprintf(timeout, sizeof timeout, "%d.%03d", e->k.block_ms / 1000,
+             e->k.block_ms % 1000);
+    av[0] = "BLPOP";
+    av[1] = e->wake_list;
+    av[2] = timeout;
+    if (sg_conn_command_timeout(e->waker, e->k.block_ms + READ_MARGIN_MS,
+                                on_wake, e, 3, av, NULL) != 0) {
+        arm(e->wake_ev, RETRY_MS);
+        return;
+    }
+    e->wake_pending = 1;
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    wake_listen(arg);
+}
+
+/* Joins a, b, c, d into a new string. */
+static char *join4(const sg_mem *mem, const char *a, const char *b,
+                   const char *c, const char *d)
+{
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c), ld = strlen(d);
+    char *p = xalloc(mem, la + lb + lc + ld + 1);
+
+    if (p != NULL) {
+        memcpy(p, a, la);
+        memcpy(p + la, b, lb);
+        memcpy(p + la + lb, c, lc);
+        memcpy(p + la + lb + lc, d, ld);
+        p[la + lb + lc + ld] = '\0';
+    }
+    return p;
+}
+
 void sg_consumer_opts_init(sg_consumer_opts *opts)
 {
     memset(opts, 0, sizeof *opts);
@@ -2245,6 +2345,24 @@ int sg_consumer_new(const sg_consumer_opts *o, sg_consumer **out)
         sg_consumer_free(e);
         return SG_ENOMEM;
     }
+    if (o->wake_prefix != NULL && o->knobs.lock_wake &&
+        e->group != NULL && e->name != NULL) {
+        /* {wake-up prefix}:waiters, {wake-up prefix}:list:{group}:{me} */
+        e->waiters = join4(mem, o->wake_prefix, ":waiters", "", "");
+        e->wake_list = join4(mem, o->wake_prefix, ":list:", e->group, ":");
+        if (e->wake_list != NULL) {
+            char *full = join4(mem, e->wake_list, e->name, "", "");
+
+            xfree(mem, e->wake_list);
+            e->wake_list = full;
+        }
+        e->wake_ev = evtimer_new(base, wake_cb, e);
+        if (e->waiters == NULL || e->wake_list == NULL ||
+            e->wake_ev == NULL) {
+            sg_consumer_free(e);
+            return SG_ENOMEM;
+        }
+    }
     e->flush_ev = event_new(base, -1, 0, flush_cb, e);
     e->retry_ev = evtimer_new(base, retry_cb, e);
     e->read_ev = evtimer_new(base, read_cb, e);
@@ -2278,6 +2396,17 @@ int sg_consumer_start(sg_consumer *e)
     rc = sg_conn_new_like(e->conn, name, NULL, NULL, &e->reader);
     if (rc != 0)
         return rc;
+    if (e->waiters != NULL) {
+        n = snprintf(name, sizeof name, "waker %s", e->stream);
+        if (n < 0 || (size_t)n >= sizeof name)
+            memcpy(name, "waker", 6);
+        rc = sg_conn_new_like(e->conn, name, NULL, NULL, &e->waker);
+        if (rc != 0) {
+            sg_conn_free(e->reader);
+            e->reader = NULL;
+            return rc;
+        }
+    }
     e->started = 1;
     arm(e->renew_ev, (uint64_t)(e->lock_ttl_ms / 3 > 0 ? e->lock_ttl_ms / 3
                                                         : 1));
@@ -2287,6 +2416,7 @@ int sg_consumer_start(sg_consumer *e)
     sg_logf(e->log, SG_LOG_INFO, "consumer %s: reading %s through group %s",
             e->name, e->stream, e->group);
     read_more(e);
+    wake_listen(e);
     return 0;
 }
 
@@ -2399,6 +2529,15 @@ int sg_consumer_stop(sg_consumer *e, sg_consumer_done_fn *done, void *ud)
         sg_conn_free(e->reader);
         e->reader = NULL;
     }
+    /* Nothing waits for a channel any more: no wake-ups either. */
+    if (e->waker != NULL) {
+        e->reader_sent += sg_conn_commands_sent(e->waker);
+        sg_conn_free(e->waker);
+        e->waker = NULL;
+        e->wake_pending = 0;
+    }
+    if (e->wake_ev != NULL)
+        event_del(e->wake_ev);
     event_del(e->read_ev);
     event_del(e->touch_ev);
     event_del(e->claim_ev);
@@ -2454,6 +2593,12 @@ void sg_consumer_free(sg_consumer *e)
         sg_conn_free(e->reader);
         e->reader = NULL;
     }
+    if (e->waker != NULL) {
+        sg_conn_free(e->waker);
+        e->waker = NULL;
+    }
+    if (e->wake_ev != NULL)
+        event_free(e->wake_ev);
     abandon_all(e);
     sg__strmap_destroy(&e->chans);
     sg__strmap_destroy(&e->jobs);
@@ -2481,6 +2626,8 @@ void sg_consumer_free(sg_consumer *e)
     xfree(e->mem, e->dlq);
     xfree(e->mem, e->hash);
     xfree(e->mem, e->order);
+    xfree(e->mem, e->waiters);
+    xfree(e->mem, e->wake_list);
     xfree(e->mem, e);
 }
 
@@ -2489,7 +2636,9 @@ void sg_consumer_get_stats(const sg_consumer *e, sg_consumer_stats *out)
     *out = e->st;
     out->commands = e->st.commands + e->reader_sent +
                     (e->reader != NULL ? sg_conn_commands_sent(e->reader)
-                                       : 0);
+                                       : 0) +
+                    (e->waker != NULL ? sg_conn_commands_sent(e->waker)
+                                      : 0);
 }
 
 int sg_consumer_name_make(char *out, size_t cap, const char *role)

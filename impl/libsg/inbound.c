@@ -110,6 +110,7 @@ int sg_inbound_consumer_new(const sg_inbound_consumer_opts *o,
     co.claim_attempts_key = in->topo.claim_attempts_key;
     /* SG-IN-006, SG-IN-023..025, unless SG_ORDER_QUEUES=0. */
     co.order_prefix = in->ordered ? in->topo.order_prefix : NULL;
+    co.wake_prefix = in->topo.wake_prefix;
     co.lock_ttl_ms = o->knobs.lock_ttl_ms;
     co.knobs = o->knobs;
     co.ops.decode = in_decode;

@@ -264,6 +264,7 @@ int sg_outbound_consumer_new(const sg_outbound_consumer_opts *o,
     co.claim_attempts_key = oc->topo.outbound_claim_attempts_key;
     co.lock_ttl_ms = o->knobs.outbound_lock_ttl_ms;
     co.fail_reason = "dispatch_failed";
+    co.wake_prefix = oc->topo.wake_prefix;
     co.knobs = o->knobs;
     co.ops.decode = out_decode;
     co.ops.free_payload = out_free_payload;

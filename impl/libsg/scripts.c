@@ -51,7 +51,11 @@ static const char prelude_lua[] =
     "  if q then redis.call('LREM', q, 1, id) end\n"
     "end\n"
     "local function release(key, token)\n"
-    "  if redis.call('GET', key) == token then redis.call('DEL', key) end\n"
+    "  if redis.call('GET', key) == token then\n"
+    "    redis.call('DEL', key)\n"
+    "    return true\n"
+    "  end\n"
+    "  return false\n"
     "end\n"
     "local function dead_letter(f, first, id, reason, path, err, attempts,"
     " last)\n"
@@ -189,8 +193,9 @@ static const char read_lua[] =
  *       P; then, for B, the claim key (flag 16); then the entry's order
  *       queue (flag 32).
  * ARGV: 1 group, 2 consumer, 3 SG_MAX_DELIVERIES, 4 stream length cap,
- *       5 lock TTL ms, 6 claim-key TTL ms, then per operation: op, id,
- *       flags, token, n, and n values.
+ *       5 lock TTL ms, 6 claim-key TTL ms, 7 the lock waiters hash and 8
+ *       this consumer's wake list ("" and "": no wake-ups), then per
+ *       operation: op, id, flags, token, n, and n values.
  * Returns: per operation its result code (scripts.h), and for B also the
  *       entry's delivery count (0 when it is not ours).
  *
@@ -246,6 +251,14 @@ static const char read_lua[] =
  * same script (SG-IN-025); so does finding the entry not pending at all.
  * A failure left pending for a retry stays in its queue.
  *
+ * Wake-ups (SG-LOCK-008/009), when ARGV[7] is not empty: a B that finds
+ * the channel busy records this consumer's wake list as the lock's
+ * waiter, after it released a lock of its own; and wherever a lock is
+ * released or an entry leaves its order queue, wake(lock) moves the
+ * lock's waiter, if any, to that waiter's wake list, once per lock and
+ * call, at that point of the call (before a later B of this call could
+ * record this consumer in its place).
+ *
  * ack() skips the HDEL of the claim-attempt field for an entry delivered
  * once: the field is only ever created by sg__autoclaim, whose XAUTOCLAIM
  * counts a delivery, so such an entry has none (SG-CLAIM-009 holds).
@@ -253,10 +266,31 @@ static const char read_lua[] =
 static const char step_lua_begin[] =
     "local maxdel, cap = tonumber(ARGV[3]), ARGV[4]\n"
     "local lock_ttl, claim_ttl = ARGV[5], ARGV[6]\n"
+    "local waiters, mylist = ARGV[7], ARGV[8]\n"
+    "local woke = {}\n"
+    "local function wake(lock)\n"
+    "  if waiters == '' or not lock or woke[lock] then return end\n"
+    "  woke[lock] = true\n"
+    "  local w = redis.call('HGET', waiters, lock)\n"
+    "  if w then\n"
+    "    redis.call('HDEL', waiters, lock)\n"
+    "    redis.call('RPUSH', w, lock)\n"
+    "    redis.call('PEXPIRE', w, 60000)\n"
+    "  end\n"
+    "end\n"
+    "local function wait_for(lock)\n"
+    "  if waiters ~= '' and lock then\n"
+    "    redis.call('HSET', waiters, lock, mylist)\n"
+    "  end\n"
+    "end\n"
+    "local function ackw(id, deliveries, q, lock)\n"
+    "  ack(id, deliveries, q)\n"
+    "  if q then wake(lock) end\n"
+    "end\n"
     "local k = 4\n"
     "local out = {}\n"
     "local held = {}\n"
-    "local i = 7\n"
+    "local i = 9\n"
     "while i <= #ARGV do\n"
     "  local op, id, flags, token = ARGV[i], ARGV[i + 1], "
     "tonumber(ARGV[i + 2]), ARGV[i + 3]\n"
@@ -272,23 +306,29 @@ static const char step_lua_begin[] =
     "  if op == 'B' then\n"
     "    if q and order_busy(q, id) then\n"
     "      code = 1\n"
-    "      if lock then release(lock, token); held[lock] = nil end\n"
+    "      if lock then\n"
+    "        if release(lock, token) then wake(lock) end\n"
+    "        held[lock] = nil\n"
+    "      end\n"
+    "      wait_for(lock)\n"
     "    elseif lock and held[lock] ~= token then\n"
     "      local cur = redis.call('GET', lock)\n"
     "      if cur == token then redis.call('PEXPIRE', lock, lock_ttl)\n"
-    "      elseif cur then code = 1\n"
+    "      elseif cur then code = 1; wait_for(lock)\n"
     "      else redis.call('SET', lock, token, 'PX', lock_ttl) end\n"
     "    end\n"
     "    if code == 0 then\n"
     "      local p = pending(id)\n"
     "      if not p or p[2] ~= me then\n"
     "        code = 2\n"
-    "        if q and not p then redis.call('LREM', q, 1, id) end\n"
+    "        if q and not p then\n"
+    "          redis.call('LREM', q, 1, id); wake(lock)\n"
+    "        end\n"
     "      else\n"
     "        n = p[4]\n"
     "        if key2 then\n"
     "          local sent = redis.call('HGET', key2, 'message_id')\n"
-    "          if sent and string.find(sent, '%S') then ack(id, n, q); code = 3\n"
+    "          if sent and string.find(sent, '%S') then ackw(id, n, q, lock); code = 3\n"
     "          elseif not redis.call('SET', key3, id, 'NX', 'PX', "
     "claim_ttl) then\n"
     "            if redis.call('GET', key3) == id then\n"
@@ -300,13 +340,13 @@ static const char step_lua_begin[] =
     " ..\n"
     "                'id: an earlier delivery began a send whose outcome "
     "is unknown', n)\n"
-    "              ack(id, n, q); code = 5\n"
-    "            else ack(id, n, q); code = 4 end\n"
+    "              ackw(id, n, q, lock); code = 5\n"
+    "            else ackw(id, n, q, lock); code = 4 end\n"
     "          end\n"
     "        end\n"
     "      end\n"
-    "      if code ~= 0 and lock and flag(flags, 4) then "
-    "release(lock, token) end\n"
+    "      if code ~= 0 and lock and flag(flags, 4) and "
+    "release(lock, token) then wake(lock) end\n"
     "    end\n"
     "    out[#out + 1] = code\n"
     "    out[#out + 1] = n\n";
@@ -315,12 +355,12 @@ static const char step_lua_begin[] =
 static const char step_lua_end[] =
     "  else\n"
     "    if op == 'R' then\n"
-    "      release(lock, token)\n"
+    "      if release(lock, token) then wake(lock) end\n"
     "    else\n"
     "      local p = pending(id)\n"
     "      if not p then\n"
     "        if flag(flags, 8) then code = 10 else code = 2 end\n"
-    "        if q then redis.call('LREM', q, 1, id) end\n"
+    "        if q then redis.call('LREM', q, 1, id); wake(lock) end\n"
     "      elseif p[2] ~= me then code = 2\n"
     "      elseif lock and redis.call('GET', lock) ~= token then code = 6\n"
     "      elseif op == 'A' then\n"
@@ -329,7 +369,7 @@ static const char step_lua_end[] =
     "          redis.call('HSET', key2, 'message_id', ARGV[v0 + 1])\n"
     "          if existed == 0 then redis.call('EXPIRE', key2, 7776000) end\n"
     "        end\n"
-    "        ack(id, p[4], q)\n"
+    "        ackw(id, p[4], q, lock)\n"
     "      elseif op == 'F' then\n"
     "        if key2 and redis.call('GET', key2) == id then "
     "redis.call('DEL', key2) end\n"
@@ -337,24 +377,24 @@ static const char step_lua_end[] =
     "          dead_letter(ARGV, v0 + 3, id, ARGV[v0 + 1], '', ARGV[v0 + 2],"
     "\n"
     "            p[4], v0 + nv)\n"
-    "          ack(id, p[4], q); code = 8\n"
+    "          ackw(id, p[4], q, lock); code = 8\n"
     "        elseif p[4] >= maxdel then\n"
     "          local e = redis.call('XRANGE', stream, id, id)\n"
     "          local f = {}\n"
     "          if e[1] then f = e[1][2] end\n"
     "          dead_letter(f, 1, id, ARGV[v0 + 1], '', ARGV[v0 + 2], p[4])\n"
-    "          ack(id, p[4], q); code = 8\n"
+    "          ackw(id, p[4], q, lock); code = 8\n"
     "        else code = 7 end\n"
     "      elseif op == 'D' then\n"
     "        local attempts = ARGV[v0 + 4]\n"
     "        if attempts == '' then attempts = p[4] end\n"
     "        dead_letter(ARGV, v0 + 5, id, ARGV[v0 + 1], ARGV[v0 + 2],\n"
     "          ARGV[v0 + 3], attempts, v0 + nv)\n"
-    "        ack(id, p[4], q); code = 8\n"
+    "        ackw(id, p[4], q, lock); code = 8\n"
     "      elseif op == 'Q' then\n"
     "        redis.call('XADD', stream, 'MAXLEN', '~', cap, '*',\n"
     "          unpack(ARGV, v0 + 1, v0 + nv))\n"
-    "        ack(id, p[4], q); code = 9\n"
+    "        ackw(id, p[4], q, lock); code = 9\n"
     "      elseif op == 'T' then\n"
     "        redis.call('XCLAIM', stream, group, me, 0, id, 'JUSTID')\n"
     "      elseif op == 'P' then\n"
@@ -363,9 +403,13 @@ static const char step_lua_end[] =
     "        ack(id, p[4])\n"
     "      end\n"
     "      if lock and code ~= 6 and p and p[2] == me then\n"
-    "        if flag(flags, 4) then release(lock, token); held[lock] = nil\n"
+    "        if flag(flags, 4) then\n"
+    "          if release(lock, token) then wake(lock) end\n"
+    "          held[lock] = nil\n"
     "        else held[lock] = token end\n"
-    "      elseif lock and flag(flags, 4) then release(lock, token) end\n"
+    "      elseif lock and flag(flags, 4) and release(lock, token) then\n"
+    "        wake(lock)\n"
+    "      end\n"
     "    end\n"
     "    out[#out + 1] = code\n"
     "  end\n"

@@ -224,7 +224,7 @@ static int prefix_name(sgctl *c, const char *cmd, char *name)
 int sgctl_apply_namespace(sgctl *c, const char *cmd)
 {
     sg_topology *t = &c->topo;
-    char *names[14];
+    char *names[15];
     size_t i;
 
     if (c->ns[0] == '\0')
@@ -245,6 +245,7 @@ int sgctl_apply_namespace(sgctl *c, const char *cmd)
     names[11] = t->outbound_claim_attempts_key;
     names[12] = t->rpc_reply_prefix;
     names[13] = t->order_prefix;
+    names[14] = t->wake_prefix;
     for (i = 0; i < sizeof names / sizeof names[0]; i++)
         if (prefix_name(c, cmd, names[i]) != 0)
             return SGCTL_EXIT_USAGE;

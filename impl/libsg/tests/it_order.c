@@ -1,6 +1,7 @@
 /*
  * Order queues of the inbound consumer (SPEC SG-IN-006, SG-IN-023 to
- * SG-IN-025), against a real redis-server: several engines on one loop,
+ * SG-IN-025) and lock wake-ups (SG-LOCK-008/009), against a real
+ * redis-server: several engines on one loop,
  * each with its own consumer name, reading one group. Knobs are set to
  * milliseconds; every wait is on a condition, with a deadline.
  */
@@ -729,6 +730,122 @@ static void test_order_two_consumers_many_channels(void **state)
     sg_inbound_consumer_free(a);
 }
 
+/* ---- wake-ups (SG-LOCK-008, SG-LOCK-009) -------------------------------- */
+
+/* The lock waiters hash's field for a channel's lock, or "" for none. */
+static void waiter_of(world *w, const char *channel, char *out, size_t cap)
+{
+    char lock[128], hash[SG_NAME_MAX + 16];
+    redisReply *r;
+
+    assert_true(sg_name_join(lock, sizeof lock, w->rt.topo.lock_prefix,
+                             channel, strlen(channel)) > 0);
+    snprintf(hash, sizeof hash, "%s:waiters", w->rt.topo.wake_prefix);
+    r = redisCommand(w->rt.sync, "HGET %s %s", hash, lock);
+    assert_non_null(r);
+    out[0] = '\0';
+    if (r->type == REDIS_REPLY_STRING)
+        copy_str(out, cap, r->str, r->len);
+    freeReplyObject(r);
+}
+
+/*
+ * A holds e1 of a channel, B has e2 of it and finds the channel busy:
+ * B records its wake list as the lock's waiter (SG-LOCK-008). Its delay
+ * is left to grow to 500 ms; when A ends e1, A's script hands the lock key
+ * to B's list (SG-LOCK-009) and B retries at once: woken, not by its
+ * delay. `ordered` picks the busy reason: an older entry in the order
+ * queue (SG-IN-024), or, without order queues, the lock (SG-IN-014).
+ */
+static void wake_case(world *w, int ordered, const char *channel,
+                      const char *na, const char *nb)
+{
+    sg_inbound_consumer *a, *b;
+    char e2[32], waiter[1024], want[1024];
+
+    w->rt.knobs.order_queues = ordered;
+    w->mode = MODE_HOLD;
+    w->rt.knobs.max_in_flight = 1;
+    a = engine(w, na);
+    w->rt.knobs.max_in_flight = 256;
+    publish(w, channel, "first", 1, NULL);
+    WAIT(seen_at_least, w, a, 1);
+    b = engine(w, nb);
+    publish(w, channel, "second", 1, e2);
+    WAIT(in_flight_is, w, b, 1);
+    /* 10, 20, 40, 80, 160, 320: the next delay is 500 ms. */
+    WAIT(lock_busy_at_least, w, b, 7);
+    snprintf(want, sizeof want, "%s:list:%s:%s", w->rt.topo.wake_prefix,
+             w->rt.topo.worker_group, nb);
+    waiter_of(w, channel, waiter, sizeof waiter);
+    assert_string_equal(waiter, want);
+    assert_int_equal(stats(b).woken, 0);
+    sg_job_finish(w->held[0], SG_JOB_OK);
+    w->held[0] = NULL;
+    WAIT(seen_at_least, w, b, 2);
+    assert_string_equal(w->seen[1].consumer, nb);
+    assert_string_equal(w->seen[1].id, e2);
+    assert_int_equal(stats(b).woken, 1);
+    /* The field went with the wake-up, the list with the pop. */
+    waiter_of(w, channel, waiter, sizeof waiter);
+    assert_string_equal(waiter, "");
+    assert_int_equal(redis_int(w, "EXISTS %s", want), 0);
+    sg_job_finish(w->held[1], SG_JOB_OK);
+    w->held[1] = NULL;
+    WAIT(handled_at_least, w, b, 1);
+    WAIT(pending_is, w, NULL, 0);
+    sg_inbound_consumer_free(b);
+    sg_inbound_consumer_free(a);
+}
+
+/* SG-LOCK-008, SG-LOCK-009, SG-IN-024, SG-IN-025: woken by the order
+   queue's head leaving. */
+static void test_wake_when_order_queue_head_ends(void **state)
+{
+    wake_case(*state, 1, "wq", "worker-wake-qa", "worker-wake-qb");
+}
+
+/* SG-LOCK-008, SG-LOCK-009, SG-LOCK-003, SG-IN-014: woken by the lock's
+   release. */
+static void test_wake_when_lock_released(void **state)
+{
+    wake_case(*state, 0, "wl", "worker-wake-la", "worker-wake-lb");
+}
+
+/*
+ * SG_LOCK_WAKE=0: nobody records itself as a waiter or is woken; the
+ * waiting entry still runs, on its delay (SG-LOCK-005).
+ */
+static void test_wake_switched_off(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *a, *b;
+    char hash[SG_NAME_MAX + 16];
+
+    w->rt.knobs.lock_wake = 0;
+    w->mode = MODE_HOLD;
+    w->rt.knobs.max_in_flight = 1;
+    a = engine(w, "worker-nowake-a");
+    w->rt.knobs.max_in_flight = 256;
+    publish(w, "wo", "first", 1, NULL);
+    WAIT(seen_at_least, w, a, 1);
+    b = engine(w, "worker-nowake-b");
+    publish(w, "wo", "second", 1, NULL);
+    WAIT(lock_busy_at_least, w, b, 2);
+    snprintf(hash, sizeof hash, "%s:waiters", w->rt.topo.wake_prefix);
+    assert_int_equal(redis_int(w, "EXISTS %s", hash), 0);
+    assert_false(client_blocked_in(w, "blpop"));
+    sg_job_finish(w->held[0], SG_JOB_OK);
+    w->held[0] = NULL;
+    WAIT(seen_at_least, w, b, 2);
+    assert_int_equal(stats(b).woken, 0);
+    sg_job_finish(w->held[1], SG_JOB_OK);
+    w->held[1] = NULL;
+    WAIT(pending_is, w, NULL, 0);
+    sg_inbound_consumer_free(b);
+    sg_inbound_consumer_free(a);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -743,6 +860,9 @@ int main(void)
         T(test_order_read_script_recovers_from_nogroup),
         T(test_order_queues_can_be_switched_off),
         T(test_order_two_consumers_many_channels),
+        T(test_wake_when_order_queue_head_ends),
+        T(test_wake_when_lock_released),
+        T(test_wake_switched_off),
     };
 #undef T
 

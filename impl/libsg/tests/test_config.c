@@ -59,6 +59,7 @@ static void test_topology_from_lookup_defaults_when_unset_or_empty(
     assert_string_equal(t.config_channel, "sg:pubsub:config");
     assert_string_equal(t.rpc_reply_prefix, "sg:rpc:reply");
     assert_string_equal(t.order_prefix, "sg:order:channel");
+    assert_string_equal(t.wake_prefix, "sg:wake");
 }
 
 static void test_topology_from_lookup_uses_set_values(void **state)
@@ -175,6 +176,7 @@ static void test_knobs_from_lookup_defaults(void **state)
     assert_int_equal(k.drain_ms, 30000);
     assert_int_equal(k.rpc_timeout_ms, 30000);
     assert_int_equal(k.order_queues, 1);
+    assert_int_equal(k.lock_wake, 1);
 }
 
 /* SG_ORDER_QUEUES: "0" turns the order queues (SG-IN-023) off; only 0/1. */
@@ -193,6 +195,22 @@ static void test_knobs_order_queues_switch(void **state)
     assert_int_equal(k.order_queues, 1);
     assert_int_equal(sg_knobs_from_lookup(&k, lookup, bad, &err), SG_EINVAL);
     assert_non_null(strstr(err.msg, "SG_ORDER_QUEUES"));
+}
+
+/* SG_LOCK_WAKE: "0" turns the wake-ups (SG-LOCK-008/009) off; only 0/1. */
+static void test_knobs_lock_wake_switch(void **state)
+{
+    const char *off[] = {"SG_LOCK_WAKE", "0", NULL};
+    const char *bad[] = {"SG_LOCK_WAKE", "2", NULL};
+    sg_knobs k;
+    sg_error err;
+
+    (void)state;
+    assert_int_equal(sg_knobs_from_lookup(&k, lookup, off, NULL), 0);
+    assert_int_equal(k.lock_wake, 0);
+    assert_int_equal(k.order_queues, 1);
+    assert_int_equal(sg_knobs_from_lookup(&k, lookup, bad, &err), SG_EINVAL);
+    assert_non_null(strstr(err.msg, "SG_LOCK_WAKE"));
 }
 
 static void test_knobs_from_lookup_uses_set_values(void **state)
@@ -270,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_topology_log_names_every_name),
         cmocka_unit_test(test_knobs_from_lookup_defaults),
         cmocka_unit_test(test_knobs_order_queues_switch),
+        cmocka_unit_test(test_knobs_lock_wake_switch),
         cmocka_unit_test(test_knobs_from_lookup_uses_set_values),
         cmocka_unit_test(
             test_knobs_from_lookup_refuses_non_positive_integers),

@@ -66,6 +66,7 @@ typedef struct sg_topology {
     char config_channel[SG_NAME_MAX + 1];         /* SG_CONFIG_CHANNEL */
     char rpc_reply_prefix[SG_NAME_MAX + 1];       /* SG_RPC_REPLY_PREFIX */
     char order_prefix[SG_NAME_MAX + 1];           /* SG_ORDER_PREFIX */
+    char wake_prefix[SG_NAME_MAX + 1];            /* SG_WAKE_PREFIX */
 } sg_topology;
 
 /* Every name at its default (SG-TOPO-001). */
@@ -122,6 +123,13 @@ typedef struct sg_knobs {
      * SPEC section 13: an implementation switch, "0" or "1".
      */
     int order_queues;
+    /*
+     * SG_LOCK_WAKE, 1: consumers ask to be woken when a busy channel may
+     * be free, and wake those that asked (SPEC SG-LOCK-008/009); 0 waits
+     * on the delays of SG-LOCK-005 alone and wakes nobody. An
+     * implementation switch, "0" or "1".
+     */
+    int lock_wake;
 } sg_knobs;
 
 /* The smallest stream length cap (SG-FRAME-009). */
@@ -137,7 +145,7 @@ void sg_knobs_init(sg_knobs *k);
  * stream length below 1000 is raised to 1000 (SG-FRAME-009). 0, or
  * SG_EINVAL for the first bad value, with err->msg naming the variable
  * and quoting the value; the process must then refuse to start.
- * SG_ORDER_QUEUES takes "0" or "1" only.
+ * SG_ORDER_QUEUES and SG_LOCK_WAKE take "0" or "1" only.
  */
 int sg_knobs_from_env(sg_knobs *k, sg_error *err);
 int sg_knobs_from_lookup(sg_knobs *k, sg_lookup_fn *lookup, void *ud,

@@ -34,6 +34,12 @@
  *   - ends jobs with one script per batch: ownership-checked ack, claim-
  *     attempt cleanup and lock release; failures left pending or
  *     dead-lettered by delivery count; cancellations acked (SG-IN-010..016);
+ *   - with opts.wake_prefix (and knobs.lock_wake), a busy begin records
+ *     this consumer as the lock's waiter and a third connection keeps a
+ *     BLPOP on this consumer's wake list, so that the script that frees
+ *     the channel elsewhere wakes it at once; every script that releases
+ *     a lock or ends a queued entry wakes that lock's waiter
+ *     (SG-LOCK-008/009);
  *   - requeues an entry that waited SG_LOCK_WAIT_MS for its lock, or
  *     dead-letters it as lock_timeout past SG_MAX_REQUEUES (SG-IN-014/015);
  *   - resets the idle time of entries held locally for half of
@@ -219,6 +225,13 @@ typedef struct sg_consumer_opts {
      * tools service; the inbound consumer with SG_ORDER_QUEUES=0).
      */
     const char *order_prefix;
+    /*
+     * The wake-up prefix (SG_WAKE_PREFIX; copied): ask to be woken when a
+     * busy channel may be free, on a connection of its own, and wake the
+     * consumers that asked (SG-LOCK-008/009). NULL: neither; the delays
+     * of SG-LOCK-005 alone. Used only with knobs.lock_wake.
+     */
+    const char *wake_prefix;
     sg_knobs knobs;              /* sg_consumer_opts_init: defaults */
     sg_consumer_ops ops;
     void *ud;                    /* passed to every op */
@@ -280,6 +293,7 @@ typedef struct sg_consumer_stats {
     uint64_t skipped;         /* outbound already sent or duplicate */
     uint64_t lock_busy;       /* lock attempts that found it taken */
     uint64_t idle_resets;     /* XCLAIM JUSTID of locally held entries */
+    uint64_t woken;           /* wake-ups that retried a waiting channel */
     uint64_t in_flight;       /* read and not yet ended, now */
     uint64_t max_in_flight_seen; /* the most in flight at any time */
     uint64_t commands;        /* Redis commands this engine sent */
