@@ -930,6 +930,153 @@ static int w_stranger(sgc_ctx *c)
     return 0;
 }
 
+/* ---- wake-ups (SG-LOCK-008/009) ---------------------------------------- */
+
+typedef struct wake_probe {
+    const char *hash;
+    const char *field;
+    char value[SGC_NAME_MAX * 2];
+} wake_probe;
+
+/* The lock waiters hash names a wake list for the field. */
+static int pred_waiter(sgc_ctx *c, void *ud)
+{
+    wake_probe *w = ud;
+    redisReply *r = sgc_cmd(c, "HGET %s %s", w->hash, w->field);
+    int ok = r && r->type == REDIS_REPLY_STRING && r->len > 0;
+
+    if (ok)
+        snprintf(w->value, sizeof w->value, "%s", r->str);
+    if (r)
+        freeReplyObject(r);
+    return ok;
+}
+
+static long long redis_ll(sgc_ctx *c, const char *cmd, const char *a,
+                          const char *b)
+{
+    const char *argv[3] = { cmd, a, b };
+    redisReply *r = sgc_cmdargv(c, b != NULL ? 3 : 2, argv, NULL);
+    long long v = -1;
+
+    if (r && r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    if (r)
+        freeReplyObject(r);
+    return v;
+}
+
+/*
+ * The worker as a waiter (SG-LOCK-008): a stranger holds a channel's lock;
+ * the worker's busy begin records a wake list in the waiters hash. After
+ * its retry delay has grown to its 500 ms ceiling, the stranger frees the
+ * lock and wakes it the way SG-LOCK-009 says; the worker should pop its
+ * list and begin at once. Then the worker as a holder (SG-LOCK-009): the
+ * runner records a list of its own as the waiter of a lock the worker
+ * holds while the LLM hangs; when the handling ends, the worker's script
+ * should hand the lock key to that list.
+ */
+static int w_lock_wake(sgc_ctx *c)
+{
+    char key[SGC_NAME_MAX + 16], key2[SGC_NAME_MAX + 16];
+    char hash[SGC_NAME_MAX + 16], mine[SGC_NAME_MAX + 48];
+    char t1[48], t2[48], id1[64], id2[64], script[256];
+    snprintf(key, sizeof key, "%s:wkch", c->n.lock_prefix);
+    snprintf(key2, sizeof key2, "%s:wkch2", c->n.lock_prefix);
+    snprintf(hash, sizeof hash, "%s:waiters", c->n.wake_prefix);
+    snprintf(mine, sizeof mine, "%s:list:conformance-runner",
+             c->n.wake_prefix);
+
+    /* Waiter. */
+    redisReply *r = sgc_cmd(c, "SET %s stranger-token PX %d", key,
+                            sgc_ms(c, 60000));
+    if (r)
+        freeReplyObject(r);
+    sgc_tok(c, t1, sizeof t1, "wake", 1);
+    sgc_msg m1 = { "wkch", t1, 1, NULL, 0, 0 };
+    if (sgc_publish_inbound(c, &m1, id1) != 0)
+        return -1;
+    wake_probe w = { hash, key, "" };
+    int recorded = sgc_wait(c, 5000, pred_waiter, &w);
+    sgc_check(c, "SG-LOCK-008", recorded,
+              "a begin that finds the lock taken records a wake list in "
+              "{SG_WAKE_PREFIX}:waiters under the lock key",
+              "no field %s in %s within 5 s", key, hash);
+    if (!recorded) {
+        /* A SHOULD missed; free the channel so the entry can end. */
+        r = sgc_cmd(c, "DEL %s", key);
+        if (r)
+            freeReplyObject(r);
+    } else {
+        /* 10 ms doubling: past 1.5 s every delay is 250 to 500 ms. */
+        sgc_settle(c, 1500);
+        r = sgc_cmd(c, "DEL %s", key);
+        if (r)
+            freeReplyObject(r);
+        r = sgc_cmd(c, "HDEL %s %s", hash, key);
+        if (r)
+            freeReplyObject(r);
+        long long woke_at = sgc_now_ms();
+        const char *push[3] = { "RPUSH", w.value, key };
+        r = sgc_cmdargv(c, 3, push, NULL);
+        if (r)
+            freeReplyObject(r);
+        sgc_wait(c, 10000, sgc_pred_effect, t1);
+        long long began = 0;
+        for (size_t i = 0; i < c->hist.n; i++)
+            if (c->hist.v[i].kind == SGC_EV_EFFECT &&
+                strcmp(c->hist.v[i].token, t1) == 0) {
+                began = c->hist.v[i].t_ms;
+                break;
+            }
+        long long left = redis_ll(c, "LLEN", w.value, NULL);
+        sgc_check(c, "SG-LOCK-008", began > 0 && began - woke_at < 200 &&
+                                        left == 0,
+                  "woken through its list (BLPOP), the waiter begins at "
+                  "once, not after its retry delay (250 to 500 ms by then)",
+                  "LLM called %lld ms after the wake-up; %lld item(s) left "
+                  "in %s", began > 0 ? began - woke_at : -1, left, w.value);
+    }
+    sgc_wait(c, 10000, sgc_pred_delivered, t1);
+
+    /* Holder. */
+    sgc_tok(c, t2, sizeof t2, "wake", 2);
+    snprintf(script, sizeof script,
+             "{\"rules\":[{\"match\":\"tok=%s\",\"hang\":true}]}", t2);
+    if (sgc_llm_script(c, script) != 0)
+        return -1;
+    sgc_msg m2 = { "wkch2", t2, 1, NULL, 0, 0 };
+    if (sgc_publish_inbound(c, &m2, id2) != 0)
+        return -1;
+    if (!sgc_wait(c, 10000, sgc_pred_effect, t2))
+        return sgc_error(c, "no LLM request for %s within 10 s", t2);
+    const char *hset[4] = { "HSET", hash, key2, mine };
+    r = sgc_cmdargv(c, 4, hset, NULL);
+    if (r)
+        freeReplyObject(r);
+    sgc_llm_release(c);
+    sgc_wait(c, 10000, sgc_pred_delivered, t2);
+    sgc_settle(c, 300);
+    r = sgc_cmd(c, "LRANGE %s 0 -1", mine);
+    int pushed = r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                 strcmp(r->element[0]->str, key2) == 0;
+    if (r)
+        freeReplyObject(r);
+    long long field = redis_ll(c, "HEXISTS", hash, key2);
+    long long ttl = redis_ll(c, "PTTL", mine, NULL);
+    sgc_check(c, "SG-LOCK-009", pushed && field == 0 && ttl > 0 &&
+                                    ttl <= 60000,
+              "releasing the lock, the holder's script moves the waiter's "
+              "field to its list: HDEL, RPUSH of the lock key, PEXPIRE "
+              "60000",
+              "list %s %s, field %s, list TTL %lld ms", mine,
+              pushed ? "holds the lock key" : "does not hold the lock key "
+              "alone", field == 0 ? "deleted" : "still there", ttl);
+    sgc_hcheck_opts o = strict_opts();
+    sgc_judge(c, &o, NULL);
+    return 0;
+}
+
 static int w_requeue(sgc_ctx *c)
 {
     char key[SGC_NAME_MAX + 16], r1[48], id1[64];
@@ -1768,6 +1915,9 @@ const sgc_case sgc_worker_cases[] = {
     W("worker.lock.stranger", "a stranger holds the channel lock",
       "SG-IN-004 SG-LOCK-001 SG-LOCK-003 SG-LOCK-005", NULL, 1, 0, 0,
       w_stranger),
+    W("worker.lock.wake", "lock wake-ups: the worker as waiter and as "
+      "holder", "SG-LOCK-008 SG-LOCK-009", "lock-wake", 1, 0, 0,
+      w_lock_wake),
     W("worker.lock.requeue", "lock never free: requeued, then dead-lettered "
       "lock_timeout", "SG-IN-014 SG-IN-015 SG-DLQ-001 SG-DLQ-004 "
       "SG-DLQ-007", NULL, 0, 0, 0, w_requeue_entry),
