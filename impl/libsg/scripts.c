@@ -147,8 +147,10 @@ static const char order_check_lua[] =
  * KEYS: 1 the inbound stream. ARGV: 1 group, 2 consumer, 3 COUNT,
  *       4 the order prefix.
  * Returns: {the XREADGROUP reply (nil when nothing was read), the ID of
- *          the stream's newest entry ("0-0" when it has none), per entry
- *          read the channel whose queue got its ID ("" for none)}.
+ *          the stream's newest entry ("0-0" when it has none; "" when the
+ *          read got all it asked for, and so will not be followed by a
+ *          wait), per entry read the channel whose queue got its ID (""
+ *          for none)}.
  *
  * XREADGROUP without BLOCK: a script cannot block. The caller, when it
  * got fewer entries than it asked for, waits with XREAD BLOCK from the
@@ -164,8 +166,10 @@ static const char read_lua[] =
     "local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], "
     "'COUNT', ARGV[3], 'STREAMS', stream, '>')\n"
     "local chans = {}\n"
+    "local got = 0\n"
     "if r and r[1] then\n"
     "  local entries = r[1][2]\n"
+    "  got = #entries\n"
     "  for i = 1, #entries do\n"
     "    local c = entries[i][2] and order_channel(entries[i][2])\n"
     "    if c then\n"
@@ -176,9 +180,12 @@ static const char read_lua[] =
     "    end\n"
     "  end\n"
     "end\n"
-    "local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)\n"
-    "local newest = '0-0'\n"
-    "if last[1] then newest = last[1][1] end\n"
+    "local newest = ''\n"
+    "if got < tonumber(ARGV[3]) then\n"
+    "  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)\n"
+    "  newest = '0-0'\n"
+    "  if last[1] then newest = last[1][1] end\n"
+    "end\n"
     "return {r, newest, chans}\n";
 
 /*
