@@ -274,6 +274,26 @@ static char *read_file(const char *path, size_t *len, char *err,
     return buf;
 }
 
+/*
+ * The offset of the first \u0000 escape in JSON text, or -1. cJSON turns
+ * it into a NUL byte inside the string, where the value's length (strlen)
+ * would silently end: a value is refused instead.
+ */
+static long nul_escape_at(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i + 1 < n; i++) {
+        if (s[i] != '\\')
+            continue;
+        if (s[i + 1] == 'u' && i + 5 < n &&
+            memcmp(s + i + 2, "0000", 4) == 0)
+            return (long)i;
+        i++;    /* the escaped character */
+    }
+    return -1;
+}
+
 static int load_file(sgi_config *c, const char *path, char *err,
                      size_t errcap)
 {
@@ -282,11 +302,19 @@ static int load_file(sgi_config *c, const char *path, char *err,
     sg_error jerr;
     size_t len, i;
     char *text;
+    long at;
     int rc = 0;
 
     text = read_file(path, &len, err, errcap);
     if (text == NULL)
         return -1;
+    at = nul_escape_at(text, len);
+    if (at >= 0) {
+        free(text);
+        return fail(err, errcap, "SG_INFERENCE_CONFIG: %s holds a \\u0000 "
+                    "(a NUL byte) at byte %ld: no value may hold one", path,
+                    at);
+    }
     if (sg__json_parse(text, len, SGI_CONFIG_FILE_MAX, 8, "config", &root,
                        &jerr) != 0) {
         free(text);

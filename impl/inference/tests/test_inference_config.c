@@ -209,11 +209,27 @@ static void test_config_bad_file_named(void **state)
     expect_file_error("{\"colour\": 1}", "unknown key \"colour\"");
     expect_file_error("[1, 2]", "object");
     expect_file_error("{\"model\": ", "not JSON");
+    /* A NUL inside a value is refused, not cut short. */
+    expect_file_error("{\"base_url\": \"http://a\\u0000x\"}", "\\u0000");
 
     set(&e, "SG_INFERENCE_CONFIG", "/nonexistent/sgi.json");
     assert_int_equal(load(&e, &c, err, sizeof err), -1);
     assert_non_null(strstr(err, "cannot open"));
     sgi_config_destroy(&c);
+
+    /* An escaped backslash before u0000 is text, not a NUL. */
+    {
+        char path[256];
+
+        write_file(path, sizeof path,
+                   "{\"system_prompt\": \"a\\\\u0000b\"}");
+        set(&e, "SG_INFERENCE_CONFIG", path);
+        set(&e, "SG_LLM_BASE_URL", "http://127.0.0.1:9/v1");
+        assert_int_equal(load(&e, &c, err, sizeof err), 0);
+        assert_string_equal(c.system_prompt, "a\\u0000b");
+        sgi_config_destroy(&c);
+        unlink(path);
+    }
 }
 
 static void test_config_copy(void **state)
