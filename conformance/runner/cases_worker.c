@@ -889,6 +889,16 @@ static int w_sigstop(sgc_ctx *c)
     return 0;
 }
 
+/* When the first execution of token started (its LLM call); 0: none. */
+static long long first_effect_ms(const sgc_ctx *c, const char *token)
+{
+    for (size_t i = 0; i < c->hist.n; i++)
+        if (c->hist.v[i].kind == SGC_EV_EFFECT &&
+            strcmp(c->hist.v[i].token, token) == 0)
+            return c->hist.v[i].t_ms;
+    return 0;
+}
+
 static int w_stranger(sgc_ctx *c)
 {
     char key[SGC_NAME_MAX + 16], l1[48], id1[64];
@@ -913,13 +923,7 @@ static int w_stranger(sgc_ctx *c)
               "the stranger's lock %s after 1 s", intact ? "intact"
                                                           : "was removed");
     sgc_wait(c, 10000, sgc_pred_delivered, l1);
-    long long first = 0;
-    for (size_t i = 0; i < c->hist.n; i++)
-        if (c->hist.v[i].kind == SGC_EV_EFFECT &&
-            strcmp(c->hist.v[i].token, l1) == 0) {
-            first = c->hist.v[i].t_ms;
-            break;
-        }
+    long long first = first_effect_ms(c, l1);
     sgc_check(c, "SG-IN-004", first >= set_at + hold - 5,
               "no handling of the channel while another process holds its "
               "lock", "LLM called %lld ms after the stranger took the "
@@ -1022,13 +1026,7 @@ static int w_lock_wake(sgc_ctx *c)
         if (r)
             freeReplyObject(r);
         sgc_wait(c, 10000, sgc_pred_effect, t1);
-        long long began = 0;
-        for (size_t i = 0; i < c->hist.n; i++)
-            if (c->hist.v[i].kind == SGC_EV_EFFECT &&
-                strcmp(c->hist.v[i].token, t1) == 0) {
-                began = c->hist.v[i].t_ms;
-                break;
-            }
+        long long began = first_effect_ms(c, t1);
         long long left = redis_ll(c, "LLEN", w.value, NULL);
         sgc_check(c, "SG-LOCK-008", began > 0 && began - woke_at < 200 &&
                                         left == 0,

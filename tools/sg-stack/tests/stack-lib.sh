@@ -7,6 +7,11 @@
 #   stack_start <bin dir> [launcher options...]   sets STACK_PID, STACK_URL,
 #                                                 STACK_DIR
 #   stack_stop                                    SIGINT, then checks
+#   stack_listen <channel> <file> [seconds]       the web chat's events of
+#                                                 the channel into file
+#   stack_post <channel> <user> <content>         POST /api/messages, 202
+#   stack_await <file> <text> [seconds]           text in file, then the
+#                                                 listener stops; 1 if not
 #
 # Needs SG_SOURCE_DIR (the repository) in the environment.
 
@@ -51,6 +56,36 @@ stack_start() {
         { cat "$STACK_DIR/launcher.log" >&2; stack_fail "no URL after 120 s"; }
     STACK_URL=$(cat "$STACK_DIR/url")
     echo "stack up at $STACK_URL"
+}
+
+STACK_LISTENER=
+
+stack_listen() {
+    curl -sS -N --max-time "${3:-30}" \
+        "${STACK_URL%/}/api/events?channel_id=$1" >"$2" &
+    STACK_LISTENER=$!
+    sleep 0.5
+}
+
+stack_post() {
+    local code
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST \
+        -H 'Content-Type: application/json' \
+        -d "{\"channel_id\":\"$1\",\"username\":\"$2\",\"content\":\"$3\"}" \
+        "${STACK_URL%/}/api/messages")
+    [ "$code" = 202 ] || stack_fail "POST /api/messages answered $code"
+}
+
+stack_await() {
+    local i found=1
+    for ((i = 0; i < ${3:-30} * 10; i++)); do
+        grep -q "$2" "$1" && { found=0; break; }
+        sleep 0.1
+    done
+    kill "$STACK_LISTENER" 2>/dev/null || true
+    wait "$STACK_LISTENER" 2>/dev/null || true
+    STACK_LISTENER=
+    return $found
 }
 
 # Every pid the launcher recorded, redis-server included.

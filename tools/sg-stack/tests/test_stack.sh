@@ -17,25 +17,9 @@ stack_start "$bin"
 channel="web-test-$$"
 events="$STACK_DIR/events"
 # The reply arrives on the channel's event stream; listen first.
-curl -sS -N --max-time 30 \
-    "${STACK_URL%/}/api/events?channel_id=$channel" >"$events" &
-curl_pid=$!
-sleep 0.5
-
-answer=$(curl -sS -w '\n%{http_code}' -X POST \
-    -H 'Content-Type: application/json' \
-    -d "{\"channel_id\":\"$channel\",\"username\":\"tester\",\"content\":\"ping $$\"}" \
-    "${STACK_URL%/}/api/messages")
-code=${answer##*$'\n'}
-[ "$code" = 202 ] || stack_fail "POST /api/messages answered $code: $answer"
-
-for ((i = 0; i < 300; i++)); do
-    grep -q "echo: ping $$" "$events" && break
-    sleep 0.1
-done
-kill "$curl_pid" 2>/dev/null || true
-wait "$curl_pid" 2>/dev/null || true
-grep -q "echo: ping $$" "$events" ||
+stack_listen "$channel" "$events"
+stack_post "$channel" tester "ping $$"
+stack_await "$events" "echo: ping $$" ||
     { cat "$events" >&2; stack_fail "no reply event within 30 s"; }
 
 # A reply slower than the workers' typing delay (SG_LLM_TYPING_DELAY_MS,
@@ -48,27 +32,16 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST \
     "http://127.0.0.1:$llm_port/_mock/script")
 [ "$code" = 200 ] || stack_fail "POST /_mock/script answered $code"
 slow_events="$STACK_DIR/slow-events"
-curl -sS -N --max-time 30 \
-    "${STACK_URL%/}/api/events?channel_id=$channel" >"$slow_events" &
-curl_pid=$!
-sleep 0.5
-code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST \
-    -H 'Content-Type: application/json' \
-    -d "{\"channel_id\":\"$channel\",\"username\":\"tester\",\"content\":\"slowly $$\"}" \
-    "${STACK_URL%/}/api/messages")
-[ "$code" = 202 ] || stack_fail "POST /api/messages answered $code"
-for ((i = 0; i < 300; i++)); do
-    grep -q "echo: slowly $$" "$slow_events" && break
-    sleep 0.1
-done
-kill "$curl_pid" 2>/dev/null || true
-wait "$curl_pid" 2>/dev/null || true
-grep -q "echo: slowly $$" "$slow_events" ||
-    { cat "$slow_events" >&2; stack_fail "no reply to the slow message within 30 s"; }
+stack_listen "$channel" "$slow_events"
+stack_post "$channel" tester "slowly $$"
+stack_await "$slow_events" "echo: slowly $$" ||
+    { cat "$slow_events" >&2
+      stack_fail "no reply to the slow message within 30 s"; }
 # typing, then the reply.
 awk '/^event: typing/ && !t { t = NR } /echo: slowly/ { r = NR }
      END { exit !(t > 0 && t < r) }' "$slow_events" ||
-    { cat "$slow_events" >&2; stack_fail "no typing event before the slow reply"; }
+    { cat "$slow_events" >&2
+      stack_fail "no typing event before the slow reply"; }
 
 # Both workers and the gateway are up and healthy.
 [ "$(grep -c '^sg-inference-' "$STACK_DIR/state/pids")" -eq 2 ] ||

@@ -20,22 +20,12 @@ wrap="$wrap --log-file=$vg_dir/vg-%p.log"
 stack_start "$bin" --wrap "$wrap" --ready-timeout 120
 
 channel="web-vg-$$"
-curl -sS -N --max-time 60 \
-    "${STACK_URL%/}/api/events?channel_id=$channel" >"$STACK_DIR/events" &
-curl_pid=$!
-sleep 1
+stack_listen "$channel" "$STACK_DIR/events" 60
+sleep 0.5
 for n in 1 2 3; do
-    curl -sS -o /dev/null -f -X POST -H 'Content-Type: application/json' \
-        -d "{\"channel_id\":\"$channel\",\"username\":\"vg\",\"content\":\"m$n\"}" \
-        "${STACK_URL%/}/api/messages" || stack_fail "POST $n failed"
+    stack_post "$channel" vg "m$n"
 done
-for ((i = 0; i < 600; i++)); do
-    grep -q 'echo: m3' "$STACK_DIR/events" && break
-    sleep 0.1
-done
-kill "$curl_pid" 2>/dev/null || true
-wait "$curl_pid" 2>/dev/null || true
-grep -q 'echo: m3' "$STACK_DIR/events" ||
+stack_await "$STACK_DIR/events" 'echo: m3' 60 ||
     { cat "$STACK_DIR/events" >&2; stack_fail "no reply under valgrind"; }
 
 stack_stop
