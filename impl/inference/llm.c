@@ -331,14 +331,33 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+long sgi_retry_after_ms(const char *value, size_t len, long max_ms)
+{
+    size_t i;
+    long v = 0;
+    int digits = 0;
+
+    if (max_ms < 0)
+        max_ms = 0;
+    for (i = 0; i < len && (value[i] == ' ' || value[i] == '\t'); i++)
+        ;
+    for (; i < len && value[i] >= '0' && value[i] <= '9' && digits < 9; i++) {
+        v = v * 10 + (value[i] - '0');
+        digits++;
+    }
+    if (digits == 0)
+        return -1;
+    /* min(v * 1000, max_ms) without v * 1000, which a 32-bit long lacks. */
+    return v > max_ms / 1000 ? max_ms : v * 1000;
+}
+
 /* Retry-After in delta-seconds; an HTTP date is not honoured (backoff). */
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     sgi_llm_call *call = ud;
     size_t n = size * nmemb, i;
     static const char name[] = "retry-after:";
-    long v = 0;
-    int digits = 0;
+    long ms;
 
     if (n > sizeof name - 1) {
         for (i = 0; i < sizeof name - 1; i++) {
@@ -349,14 +368,10 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
             if (c != name[i])
                 return n;
         }
-        for (; i < n && (ptr[i] == ' ' || ptr[i] == '\t'); i++)
-            ;
-        for (; i < n && ptr[i] >= '0' && ptr[i] <= '9' && digits < 9; i++) {
-            v = v * 10 + (ptr[i] - '0');
-            digits++;
-        }
-        if (digits > 0)
-            call->retry_after_ms = v * 1000;
+        ms = sgi_retry_after_ms(ptr + i, n - i,
+                                call->llm->opts.retry_after_max_ms);
+        if (ms >= 0)
+            call->retry_after_ms = ms;
     }
     return n;
 }
@@ -440,8 +455,7 @@ static long backoff_ms(const sgi_llm_call *call)
     uint32_t r = 0;
 
     if (call->retry_after_ms >= 0)
-        return call->retry_after_ms < o->retry_after_max_ms
-                   ? call->retry_after_ms : o->retry_after_max_ms;
+        return call->retry_after_ms;    /* capped by sgi_retry_after_ms() */
     for (k = 1; k < call->attempts && d < o->backoff_max_ms; k++)
         d *= 2;
     if (d > o->backoff_max_ms)
