@@ -25,19 +25,15 @@
 #include "sg/conn.h"
 #include "sg/lease.h"
 #include "sg/sched.h"
-#include "sg_redis_fixture.h"
 #include "sgt_loop.h"
+#include "sgt_runtime.h"
 
 #define MAX_RUNS 32
 /* Timers may fire late under load or Valgrind, never early: see below. */
 #define LATE_MS 1000
 
 typedef struct world {
-    sgt_redis redis;
-    redisContext *sync;
-    struct event_base *base;
-    sg_log log;
-    sg_conn *conn;
+    sgt_runtime rt;             /* server, loop, connections, log */
     sg_conn *slow_conn;         /* for the blocking "work" of a slow task */
 } world;
 
@@ -108,23 +104,13 @@ static void add(sg_sched *s, const char *name, rtask *t, int interval,
 static int setup(void **state)
 {
     world *w = calloc(1, sizeof *w);
-    sg_conn_opts o;
 
     assert_non_null(w);
-    if (sgt_redis_start(&w->redis, NULL) != 0)
-        fail_msg("sgt_redis_start: %s", w->redis.errstr);
-    w->sync = sgt_redis_connect(&w->redis);
-    assert_non_null(w->sync);
-    w->base = event_base_new();
-    assert_non_null(w->base);
-    sg_log_init(&w->log);
-    w->log.level = SG_LOG_OFF;
-    sg_conn_opts_init(&o);
-    o.host = w->redis.host;
-    o.port = w->redis.port;
-    o.log = &w->log;
-    assert_int_equal(sg_conn_new(w->base, &o, &w->conn), 0);
-    assert_int_equal(sg_conn_new_like(w->conn, "slow", NULL, NULL,
+    if (sgt_runtime_start(&w->rt, NULL) != 0) {
+        free(w);
+        return -1;
+    }
+    assert_int_equal(sg_conn_new_like(w->rt.conn, "slow", NULL, NULL,
                                       &w->slow_conn),
                      0);
     *state = w;
@@ -136,17 +122,14 @@ static int teardown(void **state)
     world *w = *state;
 
     sg_conn_free(w->slow_conn);
-    sg_conn_free(w->conn);
-    event_base_free(w->base);
-    redisFree(w->sync);
-    sgt_redis_stop(&w->redis);
+    sgt_runtime_stop(&w->rt);
     free(w);
     return 0;
 }
 
 static long long sync_get_int(world *w, const char *key)
 {
-    redisReply *r = redisCommand(w->sync, "GET %s", key);
+    redisReply *r = redisCommand(w->rt.sync, "GET %s", key);
     long long v = 0;
     char *end;
 
@@ -188,10 +171,10 @@ static void test_sg_sched_redis_tasks_from_end_of_run_and_failures(
     long long start;
     int i;
 
-    r = redisCommand(w->sync, "SET sg:test:text abc");
+    r = redisCommand(w->rt.sync, "SET sg:test:text abc");
     freeReplyObject(r);
     counter.w = slow.w = bad.w = w;
-    counter.conn = bad.conn = w->conn;
+    counter.conn = bad.conn = w->rt.conn;
     slow.conn = w->slow_conn;
     counter.argv = incr;
     counter.argc = 2;
@@ -199,13 +182,13 @@ static void test_sg_sched_redis_tasks_from_end_of_run_and_failures(
     slow.argc = 3;
     bad.argv = broken;
     bad.argc = 2;
-    assert_int_equal(sg_sched_new(w->base, &w->log, NULL, &s), 0);
+    assert_int_equal(sg_sched_new(w->rt.base, &w->rt.log, NULL, &s), 0);
     add(s, "counter", &counter, 40, 0);
     add(s, "slow", &slow, 40, 20);
     add(s, "broken", &bad, 40, 0);
     start = sgt_now_ms();
     assert_int_equal(sg_sched_start(s), 0);
-    assert_true(sgt_loop_until(w->base, all_ran_4, &x, 5000));
+    assert_true(sgt_loop_until(w->rt.base, all_ran_4, &x, 5000));
 
     assert_in_range(slow.started[0] - start, 20 - 10, 20 + LATE_MS);
     for (i = 1; i < 4; i++) {
@@ -223,7 +206,7 @@ static void test_sg_sched_redis_tasks_from_end_of_run_and_failures(
     assert_true(sync_get_int(w, "sg:test:ticks") >= 4);
     sg_sched_free(s);
     /* The slow task's BLPOP may still be out; it ends harmlessly. */
-    sgt_loop_for(w->base, 150);
+    sgt_loop_for(w->rt.base, 150);
 }
 
 typedef struct node {
@@ -256,12 +239,13 @@ static void test_sg_sched_lease_gated_task_runs_on_one_node(void **state)
         lo.holder = i == 0 ? "node-x" : "node-y";
         lo.ttl_ms = 1000;
         lo.renew_ms = 100;
-        lo.log = &w->log;
-        assert_int_equal(sg_lease_new(w->conn, &lo, &n[i].lease), 0);
-        assert_int_equal(sg_sched_new(w->base, &w->log, NULL, &n[i].sched),
+        lo.log = &w->rt.log;
+        assert_int_equal(sg_lease_new(w->rt.conn, &lo, &n[i].lease), 0);
+        assert_int_equal(sg_sched_new(w->rt.base, &w->rt.log, NULL,
+                                      &n[i].sched),
                          0);
         n[i].task.w = w;
-        n[i].task.conn = w->conn;
+        n[i].task.conn = w->rt.conn;
         n[i].task.argv = i == 0 ? incr_x : incr_y;
         n[i].task.argc = 2;
         n[i].task.gate = n[i].lease;
@@ -271,7 +255,7 @@ static void test_sg_sched_lease_gated_task_runs_on_one_node(void **state)
         assert_int_equal(sg_lease_start(n[i].lease), 0);
         assert_int_equal(sg_sched_start(n[i].sched), 0);
     }
-    assert_true(sgt_loop_until(w->base, gated_ran, n, 5000));
+    assert_true(sgt_loop_until(w->rt.base, gated_ran, n, 5000));
     /* Both schedules ran; only the lease holder did the work. */
     assert_true(sg_lease_held(n[0].lease) != sg_lease_held(n[1].lease));
     i = sg_lease_held(n[0].lease) ? 0 : 1;
@@ -284,7 +268,7 @@ static void test_sg_sched_lease_gated_task_runs_on_one_node(void **state)
         sg_sched_free(n[i].sched);
         sg_lease_free(n[i].lease);
     }
-    sgt_loop_for(w->base, 20);
+    sgt_loop_for(w->rt.base, 20);
 }
 
 int main(void)
