@@ -29,8 +29,8 @@
 #include "sg/codec.h"
 #include "sg/conn.h"
 #include "sg/tools.h"
-#include "sg_redis_fixture.h"
 #include "sgt_loop.h"
+#include "sgt_runtime.h"
 #include "sgt_tail.h"
 
 #define TOOLS_STREAM "sg:stream:tools"
@@ -53,11 +53,7 @@ typedef enum svc_mode {
 } svc_mode;
 
 typedef struct world {
-    sgt_redis redis;
-    redisContext *sync;
-    struct event_base *base;
-    sg_log log;
-    sg_conn *conn;
+    sgt_runtime rt;             /* server, loop, the worker's connection */
     sg_conn *svc;               /* the service's command connection */
     sgt_tail *tail;
     sg_tools_client *tc;
@@ -165,27 +161,17 @@ static void reply_to(world *w, const req *r)
 static int setup(void **state)
 {
     world *w = calloc(1, sizeof *w);
-    sg_conn_opts o;
 
     assert_non_null(w);
-    if (sgt_redis_start(&w->redis, NULL) != 0)
-        fail_msg("sgt_redis_start: %s", w->redis.errstr);
-    w->sync = sgt_redis_connect(&w->redis);
-    assert_non_null(w->sync);
-    w->base = event_base_new();
-    assert_non_null(w->base);
-    sg_log_init(&w->log);
-    w->log.level = SG_LOG_WARN;
-    sg_conn_opts_init(&o);
-    o.host = w->redis.host;
-    o.port = w->redis.port;
-    o.name = "worker";
-    o.log = &w->log;
-    assert_int_equal(sg_conn_new(w->base, &o, &w->conn), 0);
-    assert_int_equal(sg_conn_new_like(w->conn, "svc", NULL, NULL, &w->svc),
+    if (sgt_runtime_start(&w->rt, NULL) != 0) {
+        free(w);
+        return -1;
+    }
+    assert_int_equal(sg_conn_new_like(w->rt.conn, "svc", NULL, NULL,
+                                      &w->svc),
                      0);
-    assert_int_equal(sgt_tail_new(w->conn, TOOLS_STREAM, on_tools_request, w,
-                                  &w->tail),
+    assert_int_equal(sgt_tail_new(w->rt.conn, TOOLS_STREAM, on_tools_request,
+                                  w, &w->tail),
                      0);
     *state = w;
     return 0;
@@ -200,7 +186,7 @@ static void new_client(world *w, int timeout_ms)
     o.timeout_ms = timeout_ms;
     o.block_ms = 100;
     o.retry_ms = 50;
-    assert_int_equal(sg_tools_client_new(w->conn, &o, &w->tc), 0);
+    assert_int_equal(sg_tools_client_new(w->rt.conn, &o, &w->tc), 0);
     assert_string_equal(sg_tools_reply_stream(w->tc), REPLY_STREAM);
 }
 
@@ -211,10 +197,7 @@ static int teardown(void **state)
     sg_tools_client_free(w->tc);
     sgt_tail_free(w->tail);
     sg_conn_free(w->svc);
-    sg_conn_free(w->conn);
-    event_base_free(w->base);
-    redisFree(w->sync);
-    sgt_redis_stop(&w->redis);
+    sgt_runtime_stop(&w->rt);
     free(w);
     return 0;
 }
@@ -285,7 +268,7 @@ static int discarded_at_least(void *arg)
 
 static long long sync_int(world *w, const char *fmt, const char *arg)
 {
-    redisReply *r = redisCommand(w->sync, fmt, arg);
+    redisReply *r = redisCommand(w->rt.sync, fmt, arg);
     long long v;
 
     assert_non_null(r);
@@ -324,7 +307,7 @@ static void test_sg_tools_call_50_concurrent_answered_out_of_order(
     m->w = w;
     /* A reply left from an earlier life of this worker is not read. */
     {
-        redisReply *r = redisCommand(w->sync, "XADD %s * data x",
+        redisReply *r = redisCommand(w->rt.sync, "XADD %s * data x",
                                      REPLY_STREAM);
 
         assert_non_null(r);
@@ -336,7 +319,7 @@ static void test_sg_tools_call_50_concurrent_answered_out_of_order(
         call_with_n(w, i, 0, false, &m->o[i]);
     assert_int_equal(sg_tools_pending(w->tc), NCALLS);
     m->want_reqs = NCALLS;
-    assert_true(sgt_loop_until(w->base, reqs_in, m, 5000));
+    assert_true(sgt_loop_until(w->rt.base, reqs_in, m, 5000));
     assert_true(sg_tools_client_ready(w->tc));
     /* Answer in reverse order of arrival. */
     for (j = NCALLS - 1; j >= 0; j--) {
@@ -344,7 +327,7 @@ static void test_sg_tools_call_50_concurrent_answered_out_of_order(
         assert_int_equal(w->reqs[j].deadline_ms, 0);
         reply_to(w, &w->reqs[j]);
     }
-    assert_true(sgt_loop_until(w->base, all_done, m, 5000));
+    assert_true(sgt_loop_until(w->rt.base, all_done, m, 5000));
     for (i = 0; i < NCALLS; i++) {
         assert_int_equal(m->o[i].status, 0);
         assert_true(m->o[i].ok);
@@ -369,15 +352,15 @@ static void test_sg_tools_reply_unknown_request_id_is_discarded(void **state)
     new_client(w, 5000);
     call_with_n(w, 7, 0, false, &m->o[0]);
     m->want_reqs = 1;
-    assert_true(sgt_loop_until(w->base, reqs_in, m, 5000));
+    assert_true(sgt_loop_until(w->rt.base, reqs_in, m, 5000));
     stranger = w->reqs[0];
     snprintf(stranger.id, sizeof stranger.id, "no-such-request");
     reply_to(w, &stranger);
     m->want_discarded = 1;
-    assert_true(sgt_loop_until(w->base, discarded_at_least, m, 5000));
+    assert_true(sgt_loop_until(w->rt.base, discarded_at_least, m, 5000));
     assert_false(m->o[0].done);
     reply_to(w, &w->reqs[0]);
-    assert_true(sgt_loop_until(w->base, is_done, &m->o[0], 5000));
+    assert_true(sgt_loop_until(w->rt.base, is_done, &m->o[0], 5000));
     assert_int_equal(m->o[0].status, 0);
     assert_int_equal(m->o[0].result[3], 7);
     assert_int_equal(sg_tools_discarded(w->tc), 1);
@@ -396,14 +379,14 @@ static void test_sg_tools_call_timeout_then_late_reply_discarded(
     new_client(w, 5000);
     started = sgt_now_ms();
     call_with_n(w, 1, 200, false, &m->o[0]);
-    assert_true(sgt_loop_until(w->base, is_done, &m->o[0], 5000));
+    assert_true(sgt_loop_until(w->rt.base, is_done, &m->o[0], 5000));
     assert_int_equal(m->o[0].status, SG_ETIMEOUT);
     /* libevent times with the coarse monotonic clock: a few ms early. */
     assert_true(sgt_now_ms() - started >= 200 - 10);
     assert_int_equal(w->nreqs, 1);
     reply_to(w, &w->reqs[0]);
     m->want_discarded = 1;
-    assert_true(sgt_loop_until(w->base, discarded_at_least, m, 5000));
+    assert_true(sgt_loop_until(w->rt.base, discarded_at_least, m, 5000));
     free(m);
 }
 
@@ -416,14 +399,14 @@ static void test_sg_tools_reply_deadline_exceeded_refuses(void **state)
     w->mode = SVC_DEADLINE;
     new_client(w, 5000);
     call_with_n(w, 3, 2000, true, &o);
-    assert_true(sgt_loop_until(w->base, is_done, &o, 5000));
+    assert_true(sgt_loop_until(w->rt.base, is_done, &o, 5000));
     assert_int_equal(o.status, 0);
     assert_false(o.ok);
     assert_string_equal(o.error, SG_TOOLS_DEADLINE_EXCEEDED);
     assert_int_equal(o.result_len, 0);
     /* The deadline sent is absolute wall-clock time, about now + 2 s. */
     {
-        redisReply *r = redisCommand(w->sync, "TIME");
+        redisReply *r = redisCommand(w->rt.sync, "TIME");
         char *end;
 
         assert_non_null(r);
@@ -451,7 +434,7 @@ static void test_sg_tools_reply_send_caps_reply_stream(void **state)
     for (i = 0; i < 3000; i++)
         reply_to(w, &r);
     m->want_sent = 3000;
-    assert_true(sgt_loop_until(w->base, sent_at_least, m, 10000));
+    assert_true(sgt_loop_until(w->rt.base, sent_at_least, m, 10000));
     assert_int_equal(w->sent_fail, 0);
     /* MAXLEN ~ 1000: trimmed in whole nodes, so about 1000 remain. */
     assert_true(sync_int(w, "XLEN %s", r.stream) >= 1000);
@@ -497,7 +480,7 @@ static void test_sg_tools_reply_send_calls_back_after_publish(void **state)
     assert_int_equal(sg_tools_reply_send(w->svc, &q, &rep, NULL,
                                          on_sent_check, &a, &err),
                      0);
-    assert_true(sgt_loop_until(w->base, ack_called, &a, 5000));
+    assert_true(sgt_loop_until(w->rt.base, ack_called, &a, 5000));
     assert_int_equal(a.len_at_callback, 1);
     /* An invalid reply is refused before anything is sent. */
     q.request_id = SG_STR("");
