@@ -11,6 +11,14 @@
 
 #include <event2/event.h>
 
+/* Counted so that a test can wait for conn to come back after a restart. */
+static void on_conn_state(sg_conn *conn, int up, void *ud)
+{
+    (void)conn;
+    if (up)
+        ((sgt_runtime *)ud)->conn_ups++;
+}
+
 int sgt_runtime_start(sgt_runtime *rt, const sgt_redis_opts *ro)
 {
     sg_conn_opts o;
@@ -32,6 +40,8 @@ int sgt_runtime_start(sgt_runtime *rt, const sgt_redis_opts *ro)
     o.backoff_min_ms = 20;
     o.backoff_max_ms = 100;
     o.log = &rt->log;
+    o.on_state = on_conn_state;
+    o.ud = rt;
     if (rt->base == NULL || rt->sync == NULL ||
         sg_conn_new(rt->base, &o, &rt->conn) != 0) {
         fprintf(stderr, "sgt_runtime_start: no loop or connection\n");

@@ -33,6 +33,7 @@ typedef struct sgt_runtime {
     sg_topology topo;           /* the defaults */
     sg_knobs knobs;             /* the defaults, block_ms 100 */
     sg_log log;                 /* off; debug with SG_TEST_DEBUG set */
+    int conn_ups;               /* times conn came up, as on_state said */
 } sgt_runtime;
 
 /*
