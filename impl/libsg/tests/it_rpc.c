@@ -30,8 +30,8 @@
 #include "sg/codec.h"
 #include "sg/conn.h"
 #include "sg/rpc.h"
-#include "sg_redis_fixture.h"
 #include "sgt_loop.h"
+#include "sgt_runtime.h"
 #include "sgt_tail.h"
 
 #define STREAM "sg:stream:outbound:discord"
@@ -55,11 +55,7 @@ typedef struct seen {
 } seen;
 
 typedef struct world {
-    sgt_redis redis;
-    redisContext *sync;
-    struct event_base *base;
-    sg_log log;
-    sg_conn *conn;              /* the client's command connection */
+    sgt_runtime rt;             /* rt.conn: the client's connection */
     sg_conn *gw;                /* the gateway's command connection */
     sgt_tail *tail;
     sg_rpc *rpc;
@@ -67,8 +63,7 @@ typedef struct world {
     seen seen[MAX_SEEN];
     int nseen;
     int pushed;
-    int client_ups;             /* times each connection came up */
-    int gw_ups;
+    int gw_ups;                 /* times it came up; rt.conn_ups: client */
 } world;
 
 /* One finished call, as the test saw it. */
@@ -188,13 +183,6 @@ static void on_request(const char *id, const sg_entry *entry, void *ud)
         push_reply(w, s->reply_key, "<<not json>>");
 }
 
-static void on_client_state(sg_conn *conn, int up, void *ud)
-{
-    (void)conn;
-    if (up)
-        ((world *)ud)->client_ups++;
-}
-
 static void on_gw_state(sg_conn *conn, int up, void *ud)
 {
     (void)conn;
@@ -205,35 +193,23 @@ static void on_gw_state(sg_conn *conn, int up, void *ud)
 static int setup(void **state)
 {
     world *w = calloc(1, sizeof *w);
-    sg_conn_opts o;
     sg_rpc_opts ro;
 
     assert_non_null(w);
-    if (sgt_redis_start(&w->redis, NULL) != 0)
-        fail_msg("sgt_redis_start: %s", w->redis.errstr);
-    w->sync = sgt_redis_connect(&w->redis);
-    assert_non_null(w->sync);
-    w->base = event_base_new();
-    assert_non_null(w->base);
-    sg_log_init(&w->log);
-    w->log.level = SG_LOG_WARN;
-    sg_conn_opts_init(&o);
-    o.host = w->redis.host;
-    o.port = w->redis.port;
-    o.name = "client";
-    o.log = &w->log;
-    o.on_state = on_client_state;
-    o.ud = w;
-    assert_int_equal(sg_conn_new(w->base, &o, &w->conn), 0);
-    assert_int_equal(sg_conn_new_like(w->conn, "gateway", on_gw_state, w,
+    if (sgt_runtime_start(&w->rt, NULL) != 0) {
+        free(w);
+        return -1;
+    }
+    assert_int_equal(sg_conn_new_like(w->rt.conn, "gateway", on_gw_state, w,
                                       &w->gw),
                      0);
-    assert_int_equal(sgt_tail_new(w->conn, STREAM, on_request, w, &w->tail),
+    assert_int_equal(sgt_tail_new(w->rt.conn, STREAM, on_request, w,
+                                  &w->tail),
                      0);
     sg_rpc_opts_init(&ro);
     ro.timeout_ms = 2000;
     ro.max_idle = 2;
-    assert_int_equal(sg_rpc_new(w->conn, &ro, &w->rpc), 0);
+    assert_int_equal(sg_rpc_new(w->rt.conn, &ro, &w->rpc), 0);
     *state = w;
     return 0;
 }
@@ -245,10 +221,7 @@ static int teardown(void **state)
     sg_rpc_free(w->rpc);
     sgt_tail_free(w->tail);
     sg_conn_free(w->gw);
-    sg_conn_free(w->conn);
-    event_base_free(w->base);
-    redisFree(w->sync);
-    sgt_redis_stop(&w->redis);
+    sgt_runtime_stop(&w->rt);
     free(w);
     return 0;
 }
@@ -287,7 +260,7 @@ static int gateway_saw_one(void *arg)
 
 static long long sync_int(world *w, const char *fmt, const char *arg)
 {
-    redisReply *r = redisCommand(w->sync, fmt, arg);
+    redisReply *r = redisCommand(w->rt.sync, fmt, arg);
     long long v;
 
     assert_non_null(r);
@@ -334,7 +307,7 @@ static void test_sg_rpc_call_round_trip_history(void **state)
     assert_int_equal(sg_rpc_call(w->rpc, &rq, on_outcome, &o, &err), 0);
     assert_false(o.done);   /* never from inside sg_rpc_call */
     assert_int_equal(sg_rpc_pending(w->rpc), 1);
-    assert_true(sgt_loop_until(w->base, is_done, &o, 5000));
+    assert_true(sgt_loop_until(w->rt.base, is_done, &o, 5000));
     assert_int_equal(o.status, 0);
     assert_true(o.is_array);
     assert_int_equal(o.array_len, 1);
@@ -365,8 +338,8 @@ static void test_sg_rpc_call_bool_and_unknown_method(void **state)
     assert_int_equal(sg_rpc_call(w->rpc, &rq, on_outcome, &a, NULL), 0);
     rq.method = "no_such_method";
     assert_int_equal(sg_rpc_call(w->rpc, &rq, on_outcome, &b, NULL), 0);
-    assert_true(sgt_loop_until(w->base, is_done, &a, 5000));
-    assert_true(sgt_loop_until(w->base, is_done, &b, 5000));
+    assert_true(sgt_loop_until(w->rt.base, is_done, &a, 5000));
+    assert_true(sgt_loop_until(w->rt.base, is_done, &b, 5000));
     assert_int_equal(a.status, 0);
     assert_true(a.is_true);
     assert_int_equal(b.status, 0);
@@ -408,7 +381,7 @@ static void test_sg_rpc_call_concurrent_calls_each_get_their_reply(
     for (i = 0; i < 8; i++)
         assert_int_equal(sg_rpc_call(w->rpc, &rq, on_outcome, &m.o[i], NULL),
                          0);
-    assert_true(sgt_loop_until(w->base, all_done, &m, 5000));
+    assert_true(sgt_loop_until(w->rt.base, all_done, &m, 5000));
     for (i = 0; i < 8; i++) {
         assert_int_equal(m.o[i].status, 0);
         /* The echo names the key it was pushed to. */
@@ -434,7 +407,7 @@ static void test_sg_rpc_call_timeout_then_late_reply_reaches_no_one(
     rq.timeout_ms = 300;
     started = sgt_now_ms();
     assert_int_equal(sg_rpc_call(w->rpc, &rq, on_outcome, &first, NULL), 0);
-    assert_true(sgt_loop_until(w->base, is_done, &first, 5000));
+    assert_true(sgt_loop_until(w->rt.base, is_done, &first, 5000));
     assert_int_equal(first.status, SG_ETIMEOUT);
     /* Redis ends the BLPOP; allow for clocks a few ms apart. */
     assert_true(first.at_ms - started >= 300 - 10);
@@ -446,7 +419,7 @@ static void test_sg_rpc_call_timeout_then_late_reply_reaches_no_one(
     /* ...and the next call gets its own answer, not that one. */
     w->mode = GW_ANSWER;
     assert_int_equal(sg_rpc_call(w->rpc, &rq, on_outcome, &second, NULL), 0);
-    assert_true(sgt_loop_until(w->base, is_done, &second, 5000));
+    assert_true(sgt_loop_until(w->rt.base, is_done, &second, 5000));
     assert_int_equal(second.status, 0);
     assert_string_equal(second.error, second.key);
     assert_string_not_equal(second.key, late_key);
@@ -467,7 +440,7 @@ static void test_sg_rpc_call_non_json_reply_is_invalid_json(void **state)
     rq.platform = "discord";
     rq.method = "should_skip_channel_heartbeat";
     assert_int_equal(sg_rpc_call(w->rpc, &rq, on_outcome, &o, NULL), 0);
-    assert_true(sgt_loop_until(w->base, is_done, &o, 5000));
+    assert_true(sgt_loop_until(w->rt.base, is_done, &o, 5000));
     assert_int_equal(o.status, SG_EDECODE);
     assert_int_equal(o.reason, SG_REASON_INVALID_JSON);
     assert_string_equal(o.text, "<<not json>>");
@@ -497,7 +470,7 @@ static void test_sg_rpc_call_invalid_request_fires_no_callback(void **state)
     rq.platform = NULL;
     assert_int_equal(sg_rpc_call(w->rpc, &rq, on_outcome, &o, &err),
                      SG_EINVAL);
-    sgt_loop_for(w->base, 50);
+    sgt_loop_for(w->rt.base, 50);
     assert_false(o.done);
     assert_int_equal(sg_rpc_pending(w->rpc), 0);
     assert_int_equal(w->nseen, 0);
@@ -514,8 +487,8 @@ static void test_sg_rpc_free_ends_waiting_calls_with_eclosed(void **state)
     rq.platform = "discord";
     rq.method = "echo";
     assert_int_equal(sg_rpc_call(w->rpc, &rq, on_outcome, &o, NULL), 0);
-    assert_true(sgt_loop_until(w->base, gateway_saw_one, w, 5000));
-    sgt_loop_for(w->base, 50);
+    assert_true(sgt_loop_until(w->rt.base, gateway_saw_one, w, 5000));
+    sgt_loop_for(w->rt.base, 50);
     assert_false(o.done);
     sg_rpc_free(w->rpc);
     w->rpc = NULL;
@@ -528,7 +501,7 @@ static int both_back(void *arg)
 {
     world *w = arg;
 
-    return w->client_ups >= 2 && w->gw_ups >= 2;
+    return w->rt.conn_ups >= 2 && w->gw_ups >= 2;
 }
 
 static void test_sg_rpc_call_after_redis_restart(void **state)
@@ -537,25 +510,25 @@ static void test_sg_rpc_call_after_redis_restart(void **state)
     sg_rpc_request rq;
     outcome a = {0}, b = {0};
 
-    w->log.level = SG_LOG_OFF;
+    w->rt.log.level = SG_LOG_OFF;
     sg_rpc_request_init(&rq);
     rq.platform = "discord";
     rq.method = "should_skip_channel_heartbeat";
     assert_int_equal(sg_rpc_call(w->rpc, &rq, on_outcome, &a, NULL), 0);
-    assert_true(sgt_loop_until(w->base, is_done, &a, 5000));
+    assert_true(sgt_loop_until(w->rt.base, is_done, &a, 5000));
     assert_int_equal(a.status, 0);
     assert_int_equal(sg_rpc_connections(w->rpc), 1);   /* idle now */
-    assert_int_equal(w->client_ups, 1);
+    assert_int_equal(w->rt.conn_ups, 1);
     assert_int_equal(w->gw_ups, 1);
 
     /* The idle waiting connection dies with the server. */
-    redisFree(w->sync);
-    assert_int_equal(sgt_redis_restart(&w->redis), 0);
-    w->sync = sgt_redis_connect(&w->redis);
-    assert_non_null(w->sync);
-    assert_true(sgt_loop_until(w->base, both_back, w, 5000));
+    redisFree(w->rt.sync);
+    assert_int_equal(sgt_redis_restart(&w->rt.redis), 0);
+    w->rt.sync = sgt_redis_connect(&w->rt.redis);
+    assert_non_null(w->rt.sync);
+    assert_true(sgt_loop_until(w->rt.base, both_back, w, 5000));
     assert_int_equal(sg_rpc_call(w->rpc, &rq, on_outcome, &b, NULL), 0);
-    assert_true(sgt_loop_until(w->base, is_done, &b, 5000));
+    assert_true(sgt_loop_until(w->rt.base, is_done, &b, 5000));
     assert_int_equal(b.status, 0);
     assert_true(b.is_true);
 }
