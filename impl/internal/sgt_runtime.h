@@ -39,7 +39,8 @@ typedef struct sgt_runtime {
 /*
  * Starts it all; ro as for sgt_redis_start() (NULL: defaults). 0, or -1
  * with the reason on stderr and nothing left running. After 0, stop with
- * sgt_runtime_stop().
+ * sgt_runtime_stop(); rt must not move until then (conn's state callback
+ * holds its address).
  */
 int sgt_runtime_start(sgt_runtime *rt, const sgt_redis_opts *ro);
 
