@@ -21,8 +21,8 @@
 #include "sg/bus.h"
 #include "sg/codec.h"
 #include "sg/conn.h"
-#include "sg_redis_fixture.h"
 #include "sgt_loop.h"
+#include "sgt_runtime.h"
 
 typedef struct capture {
     char lines[32][512];
@@ -30,13 +30,8 @@ typedef struct capture {
 } capture;
 
 typedef struct world {
-    sgt_redis redis;
-    struct event_base *base;
-    redisContext *sync;
-    sg_conn *conn;
-    sg_topology topo;
-    sg_log log;
-    capture cap;
+    sgt_runtime rt;             /* server, loop, connections, names */
+    capture cap;                /* rt.log's warnings */
     sg_bus *bus;
     int done;
     int status;
@@ -61,11 +56,11 @@ static sg_bus *make_bus(world *w, long long maxlen)
     sg_bus *bus;
 
     sg_bus_opts_init(&o);
-    o.conn = w->conn;
-    o.topo = &w->topo;
+    o.conn = w->rt.conn;
+    o.topo = &w->rt.topo;
     o.stream_maxlen = maxlen;
     o.backlog_check_ms = 1;
-    o.log = &w->log;
+    o.log = &w->rt.log;
     assert_int_equal(sg_bus_new(&o, &bus), 0);
     return bus;
 }
@@ -73,26 +68,14 @@ static sg_bus *make_bus(world *w, long long maxlen)
 static int setup(void **state)
 {
     static world w;
-    sg_conn_opts o;
 
     memset(&w, 0, sizeof w);
-    if (sgt_redis_start(&w.redis, NULL) != 0) {
-        fprintf(stderr, "%s\n", w.redis.errstr);
+    if (sgt_runtime_start(&w.rt, NULL) != 0)
         return -1;
-    }
-    w.base = event_base_new();
-    w.sync = sgt_redis_connect(&w.redis);
-    sg_log_init(&w.log);
-    w.log.fn = sink;
-    w.log.ud = &w.cap;
-    sg_conn_opts_init(&o);
-    o.host = w.redis.host;
-    o.port = w.redis.port;
-    o.log = &w.log;
-    if (w.base == NULL || w.sync == NULL ||
-        sg_conn_new(w.base, &o, &w.conn) != 0)
-        return -1;
-    sg_topology_init(&w.topo);
+    /* The sink keeps the warnings, which the tests count. */
+    w.rt.log.level = SG_LOG_WARN;
+    w.rt.log.fn = sink;
+    w.rt.log.ud = &w.cap;
     w.bus = make_bus(&w, 0);
     *state = &w;
     return 0;
@@ -103,10 +86,7 @@ static int teardown(void **state)
     world *w = *state;
 
     sg_bus_free(w->bus);
-    sg_conn_free(w->conn);
-    event_base_free(w->base);
-    redisFree(w->sync);
-    sgt_redis_stop(&w->redis);
+    sgt_runtime_stop(&w->rt);
     return 0;
 }
 
@@ -151,13 +131,13 @@ static void wait_published(world *w, int n)
 {
     count_cond c = {w, n};
 
-    assert_true(sgt_loop_until(w->base, published_at_least, &c, 10000));
+    assert_true(sgt_loop_until(w->rt.base, published_at_least, &c, 10000));
 }
 
 /* Names of the groups on `stream`, comma-separated, into out. */
 static void groups_of(world *w, const char *stream, char *out, size_t cap)
 {
-    redisReply *r = redisCommand(w->sync, "XINFO GROUPS %s", stream);
+    redisReply *r = redisCommand(w->rt.sync, "XINFO GROUPS %s", stream);
     size_t i, used = 0;
 
     out[0] = '\0';
@@ -174,7 +154,7 @@ static void groups_of(world *w, const char *stream, char *out, size_t cap)
 
 static long long key_count(world *w)
 {
-    redisReply *r = redisCommand(w->sync, "DBSIZE");
+    redisReply *r = redisCommand(w->rt.sync, "DBSIZE");
     long long n = r->integer;
 
     freeReplyObject(r);
@@ -188,7 +168,7 @@ static void provision(world *w, sg_role role)
     w->done = 0;
     assert_int_equal(sg_bus_provision(w->bus, role, platforms, 2, on_done,
                                       w), 0);
-    assert_true(sgt_loop_until(w->base, is_done, w, 5000));
+    assert_true(sgt_loop_until(w->rt.base, is_done, w, 5000));
     assert_int_equal(w->status, 0);
     assert_int_equal(w->done, 1);
 }
@@ -253,7 +233,7 @@ static void test_bus_publish_frames_the_entry(void **state)
     assert_int_equal(sg_bus_publish_inbound(w->bus, &env, NULL,
                                             on_published, w, &err), 0);
     wait_published(w, 1);
-    r = redisCommand(w->sync, "XRANGE sg:stream:inbound - +");
+    r = redisCommand(w->rt.sync, "XRANGE sg:stream:inbound - +");
     assert_int_equal(r->elements, 1);
     assert_string_equal(r->element[0]->element[0]->str, w->last_id);
     assert_int_equal(r->element[0]->element[1]->elements, 6);
@@ -305,7 +285,7 @@ static void test_bus_publish_refuses_invalid_envelopes(void **state)
                                             on_published, w, &err),
                      SG_EINVALID);
     assert_string_equal(err.path, "trace_id");
-    sgt_loop_for(w->base, 20);
+    sgt_loop_for(w->rt.base, 20);
     assert_int_equal(w->published + w->failed, 0);
     assert_int_equal(key_count(w), 0);
 }
@@ -344,8 +324,8 @@ static void test_bus_trims_and_warns_about_backlog(void **state)
                                                  on_published, w, &err), 0);
     wait_published(w, 1500);
     assert_int_equal(w->failed, 0);
-    sgt_loop_for(w->base, 20);
-    r = redisCommand(w->sync, "XLEN sg:stream:outbound:discord");
+    sgt_loop_for(w->rt.base, 20);
+    r = redisCommand(w->rt.sync, "XLEN sg:stream:outbound:discord");
     assert_true(r->integer >= 1000 && r->integer < 1500);
     freeReplyObject(r);
     assert_int_equal(count_lines(&w->cap, "backlog on stream "
@@ -401,7 +381,7 @@ static void test_bus_stream_stats(void **state)
     memset(&b, 0, sizeof b);
     assert_int_equal(sg_bus_stream_stats(w->bus, "missing", "g", on_stats,
                                          &b), 0);
-    assert_true(sgt_loop_until(w->base, stats_done, &b, 5000));
+    assert_true(sgt_loop_until(w->rt.base, stats_done, &b, 5000));
     assert_int_equal(b.status, 0);
     assert_int_equal(b.st.length, 0);
     assert_int_equal(b.st.group_exists, 0);
@@ -412,12 +392,12 @@ static void test_bus_stream_stats(void **state)
                                             NULL, "\x80", 1, "",
                                             on_published, w), 0);
     wait_published(w, 5);
-    freeReplyObject(redisCommand(w->sync, "XREADGROUP GROUP sg:workers c "
+    freeReplyObject(redisCommand(w->rt.sync, "XREADGROUP GROUP sg:workers c "
                                  "COUNT 2 STREAMS sg:stream:inbound >"));
     memset(&b, 0, sizeof b);
     assert_int_equal(sg_bus_stream_stats(w->bus, "sg:stream:inbound",
                                          "sg:workers", on_stats, &b), 0);
-    assert_true(sgt_loop_until(w->base, stats_done, &b, 5000));
+    assert_true(sgt_loop_until(w->rt.base, stats_done, &b, 5000));
     assert_int_equal(b.status, 0);
     assert_int_equal(b.st.length, 5);
     assert_int_equal(b.st.group_exists, 1);
@@ -457,10 +437,10 @@ static void test_bus_check_server_warns_about_eviction(void **state)
     server_box b;
 
     memset(&b, 0, sizeof b);
-    freeReplyObject(redisCommand(w->sync, "CONFIG SET maxmemory-policy "
+    freeReplyObject(redisCommand(w->rt.sync, "CONFIG SET maxmemory-policy "
                                  "volatile-lru"));
     assert_int_equal(sg_bus_check_server(w->bus, on_server, &b), 0);
-    assert_true(sgt_loop_until(w->base, server_done, &b, 5000));
+    assert_true(sgt_loop_until(w->rt.base, server_done, &b, 5000));
     assert_int_equal(b.status, 0);
     assert_true(b.info.version_major >= 7);
     assert_int_equal(b.info.policy_known, 1);
@@ -468,11 +448,11 @@ static void test_bus_check_server_warns_about_eviction(void **state)
     assert_int_equal(count_lines(&w->cap, "maxmemory-policy is "
                                           "volatile-lru"), 1);
     w->cap.n = 0;
-    freeReplyObject(redisCommand(w->sync, "CONFIG SET maxmemory-policy "
+    freeReplyObject(redisCommand(w->rt.sync, "CONFIG SET maxmemory-policy "
                                  "noeviction"));
     memset(&b, 0, sizeof b);
     assert_int_equal(sg_bus_check_server(w->bus, on_server, &b), 0);
-    assert_true(sgt_loop_until(w->base, server_done, &b, 5000));
+    assert_true(sgt_loop_until(w->rt.base, server_done, &b, 5000));
     assert_string_equal(b.info.policy, "noeviction");
     assert_int_equal(w->cap.n, 0);
 }
