@@ -33,8 +33,8 @@
 #include "sg/conn.h"
 #include "sg/lease.h"
 #include "sg/supervisor.h"
-#include "sg_redis_fixture.h"
 #include "sgt_loop.h"
+#include "sgt_runtime.h"
 
 #define KEY "sg:leader:supervisor"
 #define TTL_MS 1000
@@ -65,9 +65,7 @@ typedef struct node {
 } node;
 
 typedef struct world {
-    sgt_redis redis;
-    redisContext *sync;
-    sg_log log;
+    sgt_runtime rt;             /* server, log; its loop for lease tests */
     node a;
     node b;
     node *background;           /* polled while waiting on the other */
@@ -101,6 +99,10 @@ static void on_leader(sg_supervisor *sup, int leader, void *ud)
     n->leader_changes++;
 }
 
+/*
+ * A node's loop and connection are its own, not w->rt's: each must be
+ * frozen on its own while the other runs.
+ */
 static void node_init(world *w, node *n, const char *id)
 {
     sg_conn_opts o;
@@ -110,10 +112,10 @@ static void node_init(world *w, node *n, const char *id)
     n->base = event_base_new();
     assert_non_null(n->base);
     sg_conn_opts_init(&o);
-    o.host = w->redis.host;
-    o.port = w->redis.port;
+    o.host = w->rt.redis.host;
+    o.port = w->rt.redis.port;
     o.name = id;
-    o.log = &w->log;
+    o.log = &w->rt.log;
     assert_int_equal(sg_conn_new(n->base, &o, &n->conn), 0);
     sg_supervisor_opts_init(&so);
     so.node_id = id;
@@ -144,12 +146,10 @@ static int setup(void **state)
     world *w = calloc(1, sizeof *w);
 
     assert_non_null(w);
-    if (sgt_redis_start(&w->redis, NULL) != 0)
-        fail_msg("sgt_redis_start: %s", w->redis.errstr);
-    w->sync = sgt_redis_connect(&w->redis);
-    assert_non_null(w->sync);
-    sg_log_init(&w->log);
-    w->log.level = SG_LOG_ERROR;
+    if (sgt_runtime_start(&w->rt, NULL) != 0) {
+        free(w);
+        return -1;
+    }
     *state = w;
     return 0;
 }
@@ -158,8 +158,7 @@ static int teardown(void **state)
 {
     world *w = *state;
 
-    redisFree(w->sync);
-    sgt_redis_stop(&w->redis);
+    sgt_runtime_stop(&w->rt);
     free(w);
     return 0;
 }
@@ -216,7 +215,7 @@ static int a_follows(world *w)
 /* The key no longer holds node-b: deleted, or already taken by A. */
 static int key_left_b(world *w)
 {
-    redisReply *r = redisCommand(w->sync, "GET %s", KEY);
+    redisReply *r = redisCommand(w->rt.sync, "GET %s", KEY);
     int left;
 
     assert_non_null(r);
@@ -248,7 +247,7 @@ static void on_check(sg_lease *lease, int status, int held, void *ud)
 
 static char *sync_get(world *w, const char *key)
 {
-    redisReply *r = redisCommand(w->sync, "GET %s", key);
+    redisReply *r = redisCommand(w->rt.sync, "GET %s", key);
     char *v = NULL;
 
     assert_non_null(r);
@@ -263,7 +262,7 @@ static char *sync_get(world *w, const char *key)
 
 static long long sync_int(world *w, const char *fmt, const char *arg)
 {
-    redisReply *r = redisCommand(w->sync, fmt, arg);
+    redisReply *r = redisCommand(w->rt.sync, fmt, arg);
     long long v;
 
     assert_non_null(r);
@@ -371,8 +370,8 @@ static void test_sg_supervisor_leader_failover_between_two_nodes(
 
 typedef struct lease_world {
     world *w;
-    struct event_base *base;
-    sg_conn *conn;
+    struct event_base *base;    /* w->rt's */
+    sg_conn *conn;              /* w->rt's */
     sg_lease *l1;
     sg_lease *l2;
     int changes1;
@@ -415,17 +414,10 @@ static void on_released(sg_lease *lease, int status, void *ud)
 
 static void lease_world_init(lease_world *lw, world *w)
 {
-    sg_conn_opts o;
-
     memset(lw, 0, sizeof *lw);
     lw->w = w;
-    lw->base = event_base_new();
-    assert_non_null(lw->base);
-    sg_conn_opts_init(&o);
-    o.host = w->redis.host;
-    o.port = w->redis.port;
-    o.log = &w->log;
-    assert_int_equal(sg_conn_new(lw->base, &o, &lw->conn), 0);
+    lw->base = w->rt.base;
+    lw->conn = w->rt.conn;
 }
 
 static sg_lease *status_lease(lease_world *lw, const char *id,
@@ -441,7 +433,7 @@ static sg_lease *status_lease(lease_world *lw, const char *id,
     lo.renew_ms = 100;
     lo.on_change = fn;
     lo.ud = lw;
-    lo.log = &lw->w->log;
+    lo.log = &lw->w->rt.log;
     assert_int_equal(sg_lease_new(lw->conn, &lo, &l), 0);
     return l;
 }
@@ -462,7 +454,7 @@ static void test_sg_lease_renewal_cannot_extend_another_holders_lease(
     assert_key_holds(w, "sg:leader:status", "worker-1");
 
     /* worker-1's lease ran out and worker-2 took it, for 500 ms. */
-    r = redisCommand(w->sync, "SET sg:leader:status worker-2 PX 500");
+    r = redisCommand(w->rt.sync, "SET sg:leader:status worker-2 PX 500");
     assert_non_null(r);
     freeReplyObject(r);
     assert_true(sgt_loop_until(lw.base, l1_lost, &lw, 100 + SLACK_MS));
@@ -488,8 +480,6 @@ static void test_sg_lease_renewal_cannot_extend_another_holders_lease(
 
     sg_lease_free(lw.l2);
     sg_lease_free(lw.l1);
-    sg_conn_free(lw.conn);
-    event_base_free(lw.base);
 }
 
 static void test_sg_lease_release_deletes_only_its_own_key(void **state)
@@ -514,8 +504,6 @@ static void test_sg_lease_release_deletes_only_its_own_key(void **state)
     sg_lease_free(lw.l1);
     sgt_loop_for(lw.base, 20);
     assert_key_holds(w, "sg:leader:status", NULL);
-    sg_conn_free(lw.conn);
-    event_base_free(lw.base);
 }
 
 int main(void)
