@@ -103,17 +103,15 @@ static void add(sg_sched *s, const char *name, rtask *t, int interval,
 
 static int setup(void **state)
 {
-    world *w = calloc(1, sizeof *w);
+    static world w;
 
-    assert_non_null(w);
-    if (sgt_runtime_start(&w->rt, NULL) != 0) {
-        free(w);
+    memset(&w, 0, sizeof w);
+    if (sgt_runtime_start(&w.rt, NULL) != 0)
         return -1;
-    }
-    assert_int_equal(sg_conn_new_like(w->rt.conn, "slow", NULL, NULL,
-                                      &w->slow_conn),
+    assert_int_equal(sg_conn_new_like(w.rt.conn, "slow", NULL, NULL,
+                                      &w.slow_conn),
                      0);
-    *state = w;
+    *state = &w;
     return 0;
 }
 
@@ -123,7 +121,6 @@ static int teardown(void **state)
 
     sg_conn_free(w->slow_conn);
     sgt_runtime_stop(&w->rt);
-    free(w);
     return 0;
 }
 
