@@ -160,20 +160,17 @@ static void reply_to(world *w, const req *r)
 
 static int setup(void **state)
 {
-    world *w = calloc(1, sizeof *w);
+    static world w;
 
-    assert_non_null(w);
-    if (sgt_runtime_start(&w->rt, NULL) != 0) {
-        free(w);
+    memset(&w, 0, sizeof w);
+    if (sgt_runtime_start(&w.rt, NULL) != 0)
         return -1;
-    }
-    assert_int_equal(sg_conn_new_like(w->rt.conn, "svc", NULL, NULL,
-                                      &w->svc),
+    assert_int_equal(sg_conn_new_like(w.rt.conn, "svc", NULL, NULL, &w.svc),
                      0);
-    assert_int_equal(sgt_tail_new(w->rt.conn, TOOLS_STREAM, on_tools_request,
-                                  w, &w->tail),
+    assert_int_equal(sgt_tail_new(w.rt.conn, TOOLS_STREAM, on_tools_request,
+                                  &w, &w.tail),
                      0);
-    *state = w;
+    *state = &w;
     return 0;
 }
 
@@ -198,7 +195,6 @@ static int teardown(void **state)
     sgt_tail_free(w->tail);
     sg_conn_free(w->svc);
     sgt_runtime_stop(&w->rt);
-    free(w);
     return 0;
 }
 
