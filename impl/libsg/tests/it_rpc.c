@@ -192,25 +192,22 @@ static void on_gw_state(sg_conn *conn, int up, void *ud)
 
 static int setup(void **state)
 {
-    world *w = calloc(1, sizeof *w);
+    static world w;
     sg_rpc_opts ro;
 
-    assert_non_null(w);
-    if (sgt_runtime_start(&w->rt, NULL) != 0) {
-        free(w);
+    memset(&w, 0, sizeof w);
+    if (sgt_runtime_start(&w.rt, NULL) != 0)
         return -1;
-    }
-    assert_int_equal(sg_conn_new_like(w->rt.conn, "gateway", on_gw_state, w,
-                                      &w->gw),
+    assert_int_equal(sg_conn_new_like(w.rt.conn, "gateway", on_gw_state, &w,
+                                      &w.gw),
                      0);
-    assert_int_equal(sgt_tail_new(w->rt.conn, STREAM, on_request, w,
-                                  &w->tail),
+    assert_int_equal(sgt_tail_new(w.rt.conn, STREAM, on_request, &w, &w.tail),
                      0);
     sg_rpc_opts_init(&ro);
     ro.timeout_ms = 2000;
     ro.max_idle = 2;
-    assert_int_equal(sg_rpc_new(w->rt.conn, &ro, &w->rpc), 0);
-    *state = w;
+    assert_int_equal(sg_rpc_new(w.rt.conn, &ro, &w.rpc), 0);
+    *state = &w;
     return 0;
 }
 
@@ -222,7 +219,6 @@ static int teardown(void **state)
     sgt_tail_free(w->tail);
     sg_conn_free(w->gw);
     sgt_runtime_stop(&w->rt);
-    free(w);
     return 0;
 }
 
