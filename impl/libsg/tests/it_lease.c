@@ -143,14 +143,12 @@ static void node_destroy(node *n)
 
 static int setup(void **state)
 {
-    world *w = calloc(1, sizeof *w);
+    static world w;
 
-    assert_non_null(w);
-    if (sgt_runtime_start(&w->rt, NULL) != 0) {
-        free(w);
+    memset(&w, 0, sizeof w);
+    if (sgt_runtime_start(&w.rt, NULL) != 0)
         return -1;
-    }
-    *state = w;
+    *state = &w;
     return 0;
 }
 
@@ -159,7 +157,6 @@ static int teardown(void **state)
     world *w = *state;
 
     sgt_runtime_stop(&w->rt);
-    free(w);
     return 0;
 }
 
