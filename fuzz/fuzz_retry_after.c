@@ -12,9 +12,10 @@
  *
  * Checks, as llm.h documents them: the answer is -1 (no delta-seconds:
  * the caller backs off) or within 0 .. min(cap, 999999999000) ms; and it
- * is the one the documented reading gives, worked out here apart: skip
- * spaces and tabs, read at most 9 digits, times 1000, capped; -1 exactly
- * when no digit comes first. The value is read in place, at the end of
+ * is the one the documented reading gives, worked out here apart: spaces
+ * and tabs, digits (leading zeros skipped, 10^9 s and more saturated),
+ * then only spaces, tabs, CR and LF; times 1000, capped; -1 for
+ * anything else. The value is read in place, at the end of
  * the input's buffer, so that a read past len is a sanitizer (or
  * memcheck) error. The function allocates nothing.
  */
@@ -42,16 +43,22 @@ static const long caps[8] = {
 static long long expected_ms(const uint8_t *v, size_t len, long cap)
 {
     long long seconds = 0, ms, limit = cap < 0 ? 0 : cap;
-    size_t i = 0;
-    int digits;
+    size_t i = 0, start;
 
     while (i < len && (v[i] == ' ' || v[i] == '\t'))
         i++;
-    for (digits = 0; digits < 9 && i < len && v[i] >= '0' && v[i] <= '9';
-         digits++, i++)
+    start = i;
+    while (i < len && v[i] >= '0' && v[i] <= '9') {
         seconds = seconds * 10 + (v[i] - '0');
-    if (digits == 0)
+        if (seconds > 999999999LL)
+            seconds = 999999999LL;
+        i++;
+    }
+    if (i == start)
         return -1;
+    for (; i < len; i++)
+        if (v[i] != ' ' && v[i] != '\t' && v[i] != '\r' && v[i] != '\n')
+            return -1;
     ms = seconds * 1000;
     return ms < limit ? ms : limit;
 }

@@ -333,7 +333,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 
 long sgi_retry_after_ms(const char *value, size_t len, long max_ms)
 {
-    size_t i;
+    size_t i, first;
     long v = 0;
     int digits = 0;
 
@@ -341,12 +341,22 @@ long sgi_retry_after_ms(const char *value, size_t len, long max_ms)
         max_ms = 0;
     for (i = 0; i < len && (value[i] == ' ' || value[i] == '\t'); i++)
         ;
-    for (; i < len && value[i] >= '0' && value[i] <= '9' && digits < 9; i++) {
-        v = v * 10 + (value[i] - '0');
+    first = i;
+    for (; i < len && value[i] == '0'; i++)
+        ;
+    for (; i < len && value[i] >= '0' && value[i] <= '9'; i++) {
+        if (digits < 9)
+            v = v * 10 + (value[i] - '0');
+        else
+            v = 999999999L;     /* 10^9 s or more: the most there is */
         digits++;
     }
-    if (digits == 0)
+    if (i == first)
         return -1;
+    for (; i < len; i++)
+        if (value[i] != ' ' && value[i] != '\t' && value[i] != '\r' &&
+            value[i] != '\n')
+            return -1;
     /* min(v * 1000, max_ms) without v * 1000, which a 32-bit long lacks. */
     return v > max_ms / 1000 ? max_ms : v * 1000;
 }

@@ -92,13 +92,14 @@ size_t sgi_llm_pending(const sgi_llm *llm);
 /*
  * The delay in ms that a Retry-After header asks for. value is the
  * field's len bytes after the colon (any bytes, NULs included; no NUL
- * needed after them). Spaces and tabs in front are skipped, then
- * delta-seconds are read: the digits up to the first other byte, at most
- * 9 of them (what follows, a 10th digit included, is ignored). The answer
- * is those seconds times 1000, at most max_ms (a negative max_ms counts
- * as 0), so 0 .. min(max_ms, 999999999000). -1 when no digit comes first:
- * the value is empty, signed, or an HTTP-date, which is not honoured (the
- * caller backs off as with no header).
+ * needed after them). It must be delta-seconds (RFC 9110: 1*DIGIT)
+ * between optional spaces and tabs, and, after it, the line's CR LF:
+ * leading zeros do not count, and 10^9 seconds or more read as
+ * 999999999. The answer is those seconds times 1000, at most max_ms (a
+ * negative max_ms counts as 0), so 0 .. min(max_ms, 999999999000). -1
+ * for anything else: an empty or signed value, a fraction, trailing
+ * text, an HTTP-date (not honoured): the caller then backs off as with no
+ * header.
  */
 long sgi_retry_after_ms(const char *value, size_t len, long max_ms);
 
