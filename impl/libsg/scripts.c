@@ -264,7 +264,8 @@ static const char read_lua[] =
  * released or an entry leaves its order queue, wake(lock) moves the
  * lock's waiter, if any, to that waiter's wake list, once per lock and
  * call, at that point of the call (before a later B of this call could
- * record this consumer in its place).
+ * record this consumer in its place). One HLEN per call first: while
+ * nobody waits anywhere (a lone consumer), no lock costs an HGET.
  *
  * ack() skips the HDEL of the claim-attempt field for an entry delivered
  * once: the field is only ever created by sg__autoclaim, whose XAUTOCLAIM
@@ -274,9 +275,13 @@ static const char step_lua_begin[] =
     "local maxdel, cap = tonumber(ARGV[3]), ARGV[4]\n"
     "local lock_ttl, claim_ttl = ARGV[5], ARGV[6]\n"
     "local waiters, mylist = ARGV[7], ARGV[8]\n"
-    "local woke = {}\n"
+    "local woke, waiting = {}, nil\n"
     "local function wake(lock)\n"
     "  if waiters == '' or not lock or woke[lock] then return end\n"
+    "  if waiting == nil then\n"
+    "    waiting = redis.call('HLEN', waiters) > 0\n"
+    "  end\n"
+    "  if not waiting then return end\n"
     "  woke[lock] = true\n"
     "  local w = redis.call('HGET', waiters, lock)\n"
     "  if w then\n"
@@ -288,6 +293,7 @@ static const char step_lua_begin[] =
     "local function wait_for(lock)\n"
     "  if waiters ~= '' and lock then\n"
     "    redis.call('HSET', waiters, lock, mylist)\n"
+    "    waiting = true\n"
     "  end\n"
     "end\n"
     "local function ackw(id, deliveries, q, lock)\n"
