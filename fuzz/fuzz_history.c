@@ -113,6 +113,25 @@ static int same_text(const char *a, size_t alen, const char *cj)
     return strlen(cj) == n && memcmp(a, cj, n) == 0;
 }
 
+/*
+ * Nonzero when the record's text holds a \u0000 escape. cJSON's keys are
+ * C strings, so it reads a key "role\u0000" as "role": for such a record
+ * it is no oracle of which member is which.
+ */
+static int has_nul_escape(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i + 1 < n; i++) {
+        if (s[i] != '\\')
+            continue;
+        if (s[i + 1] == 'u' && i + 5 < n && memcmp(s + i + 2, "0000", 4) == 0)
+            return 1;
+        i++;
+    }
+    return 0;
+}
+
 /* The record's decoded content, in a block the caller frees. */
 static char *decode_lit(lit l, size_t want, size_t *n)
 {
@@ -149,7 +168,7 @@ static void check_record(size_t i, const char *rec, size_t len,
     if (!same_text(text, n, content->valuestring))
         fuzz_fail("record %zu: the request's content differs from the "
                   "record's", i);
-    if (cj != NULL) {
+    if (cj != NULL && !has_nul_escape(rec, len)) {
         const cJSON *crole = member(cj, "role");
         const cJSON *ccontent = member(cj, "content");
 
