@@ -2259,20 +2259,24 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     wake_listen(arg);
 }
 
-/* Joins a, b, c, d into a new string. */
-static char *join4(const sg_mem *mem, const char *a, const char *b,
-                   const char *c, const char *d)
+/* The NULL-terminated parts joined into a new string. */
+static char *joined(const sg_mem *mem, const char *const *parts)
 {
-    size_t la = strlen(a), lb = strlen(b), lc = strlen(c), ld = strlen(d);
-    char *p = xalloc(mem, la + lb + lc + ld + 1);
+    size_t n = 0, i;
+    char *p, *at;
 
-    if (p != NULL) {
-        memcpy(p, a, la);
-        memcpy(p + la, b, lb);
-        memcpy(p + la + lb, c, lc);
-        memcpy(p + la + lb + lc, d, ld);
-        p[la + lb + lc + ld] = '\0';
+    for (i = 0; parts[i] != NULL; i++)
+        n += strlen(parts[i]);
+    p = xalloc(mem, n + 1);
+    if (p == NULL)
+        return NULL;
+    for (at = p, i = 0; parts[i] != NULL; i++) {
+        size_t len = strlen(parts[i]);
+
+        memcpy(at, parts[i], len);
+        at += len;
     }
+    *at = '\0';
     return p;
 }
 
@@ -2347,15 +2351,12 @@ int sg_consumer_new(const sg_consumer_opts *o, sg_consumer **out)
     }
     if (o->wake_prefix != NULL && o->knobs.lock_wake &&
         e->group != NULL && e->name != NULL) {
-        /* {wake-up prefix}:waiters, {wake-up prefix}:list:{group}:{me} */
-        e->waiters = join4(mem, o->wake_prefix, ":waiters", "", "");
-        e->wake_list = join4(mem, o->wake_prefix, ":list:", e->group, ":");
-        if (e->wake_list != NULL) {
-            char *full = join4(mem, e->wake_list, e->name, "", "");
+        const char *const hash[] = {o->wake_prefix, ":waiters", NULL};
+        const char *const list[] = {o->wake_prefix, ":list:", e->group, ":",
+                                    e->name, NULL};
 
-            xfree(mem, e->wake_list);
-            e->wake_list = full;
-        }
+        e->waiters = joined(mem, hash);
+        e->wake_list = joined(mem, list);
         e->wake_ev = evtimer_new(base, wake_cb, e);
         if (e->waiters == NULL || e->wake_list == NULL ||
             e->wake_ev == NULL) {
