@@ -320,9 +320,8 @@ static sg_script history_script;
  * entries' ts, ARGV[3] their trace_id, ARGV[4] the reply `message`
  * envelope, ARGV[5] the stop_typing envelope ("": none), ARGV[6] the
  * most history records kept, ARGV[7] the list's TTL in ms, ARGV[8] the
- * worker group,
- * ARGV[9] the inbound entry's ID, ARGV[10] this consumer, ARGV[11..]
- * records to append. The entries are the ones libsg's publisher writes
+ * worker group, ARGV[9] the inbound entry's ID, ARGV[10] this consumer,
+ * ARGV[11..] records to append. The entries are the ones libsg's publisher writes
  * (SG-FRAME-001/002/008). Returns the reply's entry ID, or the error
  * NOTOWNER, with nothing written, when the inbound entry is no longer
  * pending at this consumer: another one took it over (autoclaim after
@@ -1747,10 +1746,7 @@ static void abort_tasks(sgi_worker *w)
             sgi_llm_cancel(t->call);
             t->call = NULL;
         }
-        if (t->typing_due != NULL) {
-            event_free(t->typing_due);
-            t->typing_due = NULL;
-        }
+        typing_cancel(t);
         task_finish(t, SG_JOB_FAILED("stopped before the handling ended"));
         task_maybe_free(t);
     }
