@@ -3,7 +3,8 @@
 # the mock LLM, a gateway and two workers from the same bin/ folder) and
 # checks that it exits 0 and prints one JSON line with every key a reader
 # of the figures relies on, every message delivered exactly once and in
-# order, nothing dead-lettered or pending. Timings are not checked.
+# order, nothing dead-lettered or pending, and the CPU time of every
+# process accounted for. Timings are not checked.
 #
 # Input (-D): BENCH, the sg-bench executable.
 
@@ -65,5 +66,23 @@ foreach(proc IN ITEMS mock-llm gateway worker-1 worker-2)
         endif()
     endforeach()
 endforeach()
+
+# CPU per message: every process of the stack and the total, none unknown
+# (-1). A short run may round a process down to 0, never below.
+foreach(proc IN ITEMS redis-server sg-bench mock-llm gateway worker-1
+        worker-2 total)
+    string(JSON value ERROR_VARIABLE bad GET "${line}" cpu_us_per_msg ${proc})
+    if(bad OR NOT value MATCHES "^[0-9]+(\\.[0-9]+)?$")
+        message(FATAL_ERROR "'cpu_us_per_msg.${proc}' wrong:\n${line}")
+    endif()
+endforeach()
+string(JSON value ERROR_VARIABLE bad GET "${line}" cpu_us_per_msg total)
+if(value EQUAL 0)
+    message(FATAL_ERROR "'cpu_us_per_msg.total' is 0:\n${line}")
+endif()
+string(JSON value ERROR_VARIABLE bad GET "${line}" redis_usec_per_msg evalsha)
+if(bad OR NOT value MATCHES "${number}")
+    message(FATAL_ERROR "'redis_usec_per_msg.evalsha' missing:\n${line}")
+endif()
 
 message(STATUS "sg-bench e2e output is well-formed:\n${line}")

@@ -22,7 +22,11 @@
  * the bench's N publishes, which stand for the gateway's), and
  * redis_executed_per_msg what the server executed (INFO commandstats, the
  * commands run inside scripts included, less the bench's own), with a
- * per-command breakdown of the latter; the idle RSS of
+ * per-command breakdown of the latter and of the time redis-server spent
+ * executing each (redis_usec_per_msg); the CPU time (user + system) each
+ * process used over the burst, per message (cpu_us_per_msg: redis-server,
+ * sg-bench itself as the platform, every service, and their total, which
+ * is the budget two cores give: 100 us at 20,000 messages/s); the idle RSS of
  * each process before the burst and its peak RSS (VmHWM) after, and the
  * checks: every message sent to the platform exactly once, in per-channel
  * order, nothing dead-lettered, nothing left pending. Exit 1 when a check
@@ -79,6 +83,7 @@ typedef struct proc {
     long long cmds0, cmds1;     /* sg_redis_commands_sent_total; -1: none */
     long idle_rss_kb;
     long peak_rss_kb;
+    long long cpu0, cpu1;       /* utime + stime, clock ticks; -1: unknown */
     int exited;
     int status;
 } proc;
@@ -108,6 +113,8 @@ typedef struct bench {
 
     proc procs[MAX_PROCS];
     int nprocs;
+    long long redis_cpu0, redis_cpu1;   /* redis-server, clock ticks */
+    long long self_cpu0, self_cpu1;     /* this process (the platform) */
 } bench;
 
 static void usage(FILE *f)
@@ -389,6 +396,36 @@ static long proc_kb(pid_t pid, const char *field)
     return v;
 }
 
+/*
+ * utime + stime of pid (0: this process), in clock ticks; -1 when unknown.
+ * The command name in /proc/<pid>/stat may hold spaces and parentheses, so
+ * fields are counted from the last ')'.
+ */
+static long long proc_cpu_ticks(pid_t pid)
+{
+    char path[64], line[1024], *p;
+    unsigned long long ut, st;
+    FILE *f;
+    int ok;
+
+    if (pid == 0)
+        snprintf(path, sizeof path, "/proc/self/stat");
+    else
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    p = fgets(line, sizeof line, f);
+    fclose(f);
+    if (p == NULL || (p = strrchr(line, ')')) == NULL)
+        return -1;
+    /* After ')': state (3) ... utime (14), stime (15). */
+    ok = sscanf(p + 1,
+                " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                &ut, &st);
+    return ok == 2 ? (long long)(ut + st) : -1;
+}
+
 /* The port of "<prog>: metrics at http://127.0.0.1:<port>/metrics". */
 static int metrics_port(const proc *p)
 {
@@ -527,17 +564,22 @@ static int stop_all(bench *b)
 typedef struct cmdstats {
     char name[MAX_CMDS][40];
     long long calls[MAX_CMDS];
+    long long usec[MAX_CMDS];   /* time spent executing, as Redis counts */
     int n;
     long long total;            /* -1 on error */
 } cmdstats;
 
-static long long cmd_calls(const cmdstats *st, const char *name)
+static long long cmd_calls(const cmdstats *st, const char *name,
+                           long long *usec)
 {
     int i;
 
     for (i = 0; i < st->n; i++)
-        if (strcmp(st->name[i], name) == 0)
+        if (strcmp(st->name[i], name) == 0) {
+            *usec = st->usec[i];
             return st->calls[i];
+        }
+    *usec = 0;
     return 0;
 }
 
@@ -563,6 +605,10 @@ static void redis_calls(redisContext *c, cmdstats *st)
                 memcpy(st->name[st->n], p, len);
                 st->name[st->n][len] = '\0';
                 st->calls[st->n] = strtoll(colon + 7, NULL, 10);
+                st->usec[st->n] = strstr(colon, ",usec=") != NULL
+                                      ? strtoll(strstr(colon, ",usec=") + 6,
+                                                NULL, 10)
+                                      : 0;
                 st->total += st->calls[st->n];
                 st->n++;
             }
@@ -633,6 +679,58 @@ static int publish(bench *b, redisContext *c, const sg_topology *topo,
 }
 
 /* ---- the run -------------------------------------------------------------- */
+
+/* CPU time of every process of the stack: at the burst's start (0), end (1). */
+static void cpu_sample(bench *b, const sgt_redis *redis, int end)
+{
+    int i;
+
+    for (i = 0; i < b->nprocs; i++)
+        *(end ? &b->procs[i].cpu1 : &b->procs[i].cpu0) =
+            proc_cpu_ticks(b->procs[i].pid);
+    *(end ? &b->redis_cpu1 : &b->redis_cpu0) =
+        redis->pid > 0 ? proc_cpu_ticks((pid_t)redis->pid) : -1;
+    *(end ? &b->self_cpu1 : &b->self_cpu0) = proc_cpu_ticks(0);
+}
+
+/* Microseconds of CPU per message between two samples; -1 when unknown. */
+static double cpu_us(const bench *b, long long t0, long long t1)
+{
+    static long hz;
+
+    if (hz <= 0)
+        hz = sysconf(_SC_CLK_TCK);
+    if (t0 < 0 || t1 < t0 || hz <= 0)
+        return -1.0;
+    return (double)(t1 - t0) * 1e6 / (double)hz / (double)b->n;
+}
+
+/*
+ * "cpu_us_per_msg": each process's CPU time (user + system) over the burst,
+ * divided by the messages: where the machine's cores went.
+ */
+static void print_cpu(const bench *b)
+{
+    double v, total = 0.0;
+    int i, known = 1;
+
+    printf(",\"cpu_us_per_msg\":{");
+    v = cpu_us(b, b->redis_cpu0, b->redis_cpu1);
+    known &= v >= 0;
+    total += v;
+    printf("\"redis-server\":%.1f", v);
+    v = cpu_us(b, b->self_cpu0, b->self_cpu1);
+    known &= v >= 0;
+    total += v;
+    printf(",\"sg-bench\":%.1f", v);
+    for (i = 0; i < b->nprocs; i++) {
+        v = cpu_us(b, b->procs[i].cpu0, b->procs[i].cpu1);
+        known &= v >= 0;
+        total += v;
+        printf(",\"%s\":%.1f", b->procs[i].name, v);
+    }
+    printf(",\"total\":%.1f}", known ? total : -1.0);
+}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -750,6 +848,7 @@ static int run(bench *b, sgt_redis *redis)
     calls0 = st0->total;
     own++;
 
+    cpu_sample(b, redis, 0);
     t0 = bench_now_ns();
     for (i = 0; i < b->n; i += PUBLISH_BATCH) {
         unsigned long to = i + PUBLISH_BATCH < b->n ? i + PUBLISH_BATCH
@@ -774,6 +873,7 @@ static int run(bench *b, sgt_redis *redis)
                 goto out;
             }
     }
+    cpu_sample(b, redis, 1);
     seconds = (double)((b->last_arrival > t0 ? b->last_arrival : t0) - t0) /
               1e9;
     /* Late duplicates and the last acknowledgements. */
@@ -842,7 +942,7 @@ static int run(bench *b, sgt_redis *redis)
     /* The breakdown, largest first would need sorting; in INFO order. */
     printf("},\"redis_commands\":{");
     for (i = 0, w = 0; i < (unsigned long)st1->n; i++) {
-        long long d = st1->calls[i] - cmd_calls(st0, st1->name[i]);
+        long long us0, d = st1->calls[i] - cmd_calls(st0, st1->name[i], &us0);
 
         /* The bench's own: its publishes and its checks. */
         if (strcmp(st1->name[i], "xadd") == 0)
@@ -856,7 +956,25 @@ static int run(bench *b, sgt_redis *redis)
         printf("%s\"%s\":%.2f", w++ ? "," : "", st1->name[i],
                (double)d / (double)b->n);
     }
-    printf("},\"latency\":\"publish to the platform receiving the send\","
+    /*
+     * Where redis-server's time went, as its commandstats count it: a
+     * script's time includes the commands it ran, which are also listed
+     * under their own names. The bench's publishes are in xadd.
+     */
+    printf("},\"redis_usec_per_msg\":{");
+    for (i = 0, w = 0; i < (unsigned long)st1->n; i++) {
+        long long us0, us;
+
+        cmd_calls(st0, st1->name[i], &us0);
+        us = st1->usec[i] - us0;
+        if (us <= 0 || strcmp(st1->name[i], "info") == 0)
+            continue;
+        printf("%s\"%s\":%.2f", w++ ? "," : "", st1->name[i],
+               (double)us / (double)b->n);
+    }
+    printf("}");
+    print_cpu(b);
+    printf(",\"latency\":\"publish to the platform receiving the send\","
            "\"compiler\":\"%s\",\"build_type\":\"%s\"}\n", bench_compiler(),
            bench_build_type());
     fflush(stdout);
