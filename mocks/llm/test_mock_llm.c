@@ -278,6 +278,133 @@ static void test_chat_invalid_json_400(void **state)
     mock_call_cleanup(&call);
 }
 
+/* The answer byte for byte (but for "created", which is the clock): the
+ * strings escaped as cJSON prints them, integers without a fraction,
+ * `usage` counting whitespace-separated words of every string content
+ * (here 3 + 1 + 5 = 9 prompt words, 6 in the reply: \b is no space,
+ * \f is). */
+static void test_chat_answer_exact_bytes(void **state)
+{
+    static const char request[] =
+        "{\"model\":\"m\\\"x\",\"messages\":["
+        "{\"role\":\"system\",\"content\":\"be\\tvery  brief\"},"
+        "{\"role\":\"tool\",\"content\":[{\"type\":\"text\",\"text\":\"x\"}]},"
+        "{\"role\":\"assistant\",\"content\":\"ok\"},"
+        "{\"role\":\"user\",\"content\":"
+        "\"q\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0001\\u00e9 \xc3\xa9 a\\u0020b\"}]}";
+    static const char expect_fmt[] =
+        "{\"id\":\"chatcmpl-mock-1\",\"object\":\"chat.completion\","
+        "\"created\":%.0f,\"model\":\"m\\\"x\",\"choices\":[{\"index\":0,"
+        "\"message\":{\"role\":\"assistant\",\"content\":"
+        "\"echo: q\\\"\\\\/\\b\\f\\n\\r\\t\\u0001\xc3\xa9 \xc3\xa9 a b\"},"
+        "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":9,"
+        "\"completion_tokens\":6,\"total_tokens\":15}}";
+    static const char tools_fmt[] =
+        "{\"id\":\"chatcmpl-mock-2\",\"object\":\"chat.completion\","
+        "\"created\":%.0f,\"model\":\"mock\",\"choices\":[{\"index\":0,"
+        "\"message\":{\"role\":\"assistant\",\"content\":\"calling\","
+        "\"tool_calls\":[{\"id\":\"call_mock_2_0\",\"type\":\"function\","
+        "\"function\":{\"name\":\"get_time\",\"arguments\":"
+        "\"{\\\"tz\\\":\\\"UTC\\\"}\"}},{\"id\":\"call_mock_2_1\","
+        "\"type\":\"function\",\"function\":{\"name\":\"noop\","
+        "\"arguments\":\"{}\"}}]},\"finish_reason\":\"tool_calls\"}],"
+        "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3,"
+        "\"total_tokens\":6}}";
+    fixture *f = *state;
+    mock_call call;
+    char expect[1024];
+
+    start(f, NULL);
+    assert_int_equal(mock_http(&call, &f->c, "POST", "/v1/chat/completions",
+                               request, NULL), 0);
+    assert_int_equal(call.status, 200);
+    snprintf(expect, sizeof expect, expect_fmt,
+             mock_json_num(call.json, "created"));
+    assert_string_equal(call.body, expect);
+    mock_call_cleanup(&call);
+
+    set_script(f, "{\"rules\":[{\"match\":\"time\",\"reply\":\"calling\","
+               "\"tool_calls\":[{\"name\":\"get_time\",\"arguments\":"
+               "{\"tz\":\"UTC\"}},{\"name\":\"noop\"}]}]}");
+    assert_int_equal(mock_http(&call, &f->c, "POST", "/chat/completions",
+                               "{\"messages\":[{\"role\":\"user\","
+                               "\"content\":\"what time  now\"}]}",
+                               NULL), 0);
+    assert_int_equal(call.status, 200);
+    snprintf(expect, sizeof expect, tools_fmt,
+             mock_json_num(call.json, "created"));
+    assert_string_equal(call.body, expect);
+    mock_call_cleanup(&call);
+}
+
+/* Requests that are JSON in ways a reader could get wrong: keys repeated
+ * (the first one counts), escaped keys, other types where strings are
+ * expected, a top level that is not an object, text after the value, a
+ * byte-order mark. Each answer is what a cJSON tree of the body gives. */
+static void test_chat_unusual_json(void **state)
+{
+    static const struct {
+        const char *body;
+        int status;
+        const char *content; /* NULL: not checked */
+        const char *model;   /* NULL: not checked */
+    } cases[] = {
+        { "{\"model\":\"a\",\"model\":\"b\",\"messages\":[{\"role\":\"user\","
+          "\"content\":\"one\",\"content\":\"two\"}]}", 200, "echo: one",
+          "a" },
+        { "{\"model\":7,\"model\":\"b\",\"messages\":[]}", 200, "echo: ",
+          "mock" },
+        { "{\"m\\u006fdel\":\"esc\",\"messages\":[{\"r\\u006fle\":\"user\","
+          "\"content\":\"k\"}]}", 200, "echo: k", "esc" },
+        { "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
+          "{\"role\":\"user\",\"content\":5},\"x\",[1],null]}", 200,
+          "echo: ", NULL },
+        { "{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"a\"},"
+          "{\"text\":1},\"s\",{\"type\":\"image\"},{\"text\":\"b\"}]}]}",
+          200, "echo: a\nb", NULL },
+        { "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]} trailing",
+          200, "echo: a", NULL },
+        { "\xef\xbb\xbf{\"messages\":[{\"role\":\"user\",\"content\":\"b\"}]}",
+          200, "echo: b", NULL },
+        { " \r\n\t{ \"messages\" : [ { \"content\" : \"c\" , \"role\" : "
+          "\"user\" } ] , \"n\" : [ -1.5e3 , 0 , true , false , null , {} ] }",
+          200, "echo: c", NULL },
+        { "{\"messages\":[{\"role\":\"user\",\"content\":\"\\ud83d\\ude00\"}"
+          "]}", 200, "echo: \xf0\x9f\x98\x80", NULL },
+        { "{\"messages\":[{\"role\":\"user\",\"content\":\"\\ud83d\"}]}", 400,
+          NULL, NULL },
+        { "[{\"messages\":[]}]", 400, NULL, NULL },
+        { "{\"messages\":{}}", 400, NULL, NULL },
+        { "{\"messages\":[],}", 400, NULL, NULL },
+        { "{\"messages\":[01]}", 200, "echo: ", NULL },
+        { "", 400, NULL, NULL },
+    };
+    fixture *f = *state;
+    mock_call call;
+    size_t i;
+
+    start(f, NULL);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(mock_http(&call, &f->c, "POST",
+                                   "/v1/chat/completions", cases[i].body,
+                                   NULL), 0);
+        if (call.status != cases[i].status) {
+            fail_msg("case %zu: status %ld, want %d", i, call.status,
+                     cases[i].status);
+        }
+        if (cases[i].content != NULL) {
+            assert_string_equal(mock_json_str(call.json,
+                                              "choices.0.message.content"),
+                                cases[i].content);
+        }
+        if (cases[i].model != NULL) {
+            assert_string_equal(mock_json_str(call.json, "model"),
+                                cases[i].model);
+        }
+        mock_call_cleanup(&call);
+    }
+}
+
 static void test_chat_oversized_body_413(void **state)
 {
     fixture *f = *state;
@@ -506,6 +633,62 @@ static void test_requests_recorded_since_and_long_poll(void **state)
     mock_call_cleanup(&call);
 }
 
+/* The journal shows each body as parsed JSON printed compact, whatever
+ * the spacing it came with, and null for a body that is not JSON; the
+ * --log line shows the same. */
+static void test_requests_body_parsed_or_null(void **state)
+{
+    static const char expect[] =
+        "{\"requests\":[{\"seq\":1,\"time_ms\":%.0f,\"path\":"
+        "\"/v1/chat/completions\",\"authorization\":null,\"body\":"
+        "{\"model\":\"m\",\"temperature\":0.7,\"max_tokens\":100,"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"a\xc3\xa9\\n\"}]},"
+        "\"status\":200},{\"seq\":2,\"time_ms\":%.0f,\"path\":"
+        "\"/chat/completions\",\"authorization\":null,\"body\":null,"
+        "\"status\":400}],\"next\":3,\"dropped\":0}";
+    fixture *f = *state;
+    char path[300];
+    const char *args[3] = { "--log", path, NULL };
+    mock_call call;
+    char want[1024];
+    char line[1024];
+    FILE *fp;
+
+    assert_int_equal(mock_child_path(&f->c, "log.jsonl", path,
+                                     sizeof path), 0);
+    start(f, args);
+    assert_int_equal(mock_http(&call, &f->c, "POST", "/v1/chat/completions",
+                               " { \"model\" : \"m\",\n \"temperature\" : "
+                               "0.7, \"max_tokens\": 1e2, \"messages\" : [ "
+                               "{ \"role\" : \"user\", \"content\" : "
+                               "\"a\\u00e9\\n\" } ] }\n", NULL), 0);
+    assert_int_equal(call.status, 200);
+    mock_call_cleanup(&call);
+    assert_int_equal(mock_http(&call, &f->c, "POST", "/chat/completions",
+                               "{\"messages\": [", NULL), 0);
+    assert_int_equal(call.status, 400);
+    mock_call_cleanup(&call);
+
+    assert_int_equal(mock_http(&call, &f->c, "GET", "/_mock/requests", NULL,
+                               NULL), 0);
+    assert_int_equal(call.status, 200);
+    snprintf(want, sizeof want, expect,
+             mock_json_num(call.json, "requests.0.time_ms"),
+             mock_json_num(call.json, "requests.1.time_ms"));
+    assert_string_equal(call.body, want);
+    mock_call_cleanup(&call);
+
+    /* The log line of the first request is its record. */
+    fp = fopen(path, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(line, sizeof line, fp));
+    fclose(fp);
+    assert_non_null(strstr(line, "\"body\":{\"model\":\"m\",\"temperature\""
+                           ":0.7,\"max_tokens\":100,\"messages\":[{\"role\""
+                           ":\"user\",\"content\":\"a\xc3\xa9\\n\"}]},"
+                           "\"status\":200}\n"));
+}
+
 static void test_requests_bounded_oldest_dropped(void **state)
 {
     fixture *f = *state;
@@ -688,6 +871,10 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_chat_invalid_json_400, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_chat_answer_exact_bytes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_chat_unusual_json, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_chat_oversized_body_413, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
@@ -698,6 +885,8 @@ int main(int argc, char **argv)
             test_chat_hang_client_gone_frees_state, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_requests_recorded_since_and_long_poll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requests_body_parsed_or_null,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_requests_bounded_oldest_dropped,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_script_file_and_invalid_script,
