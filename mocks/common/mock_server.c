@@ -271,11 +271,14 @@ static size_t record_bytes(const mock_record *r)
 {
     size_t n = sizeof *r;
     const char *fields[] = { r->path, r->authorization, r->op,
-                             r->channel_id, r->body };
+                             r->channel_id };
     size_t i;
 
     for (i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         n += fields[i] != NULL ? strlen(fields[i]) + 1 : 0;
+    }
+    if (r->body != NULL) {
+        n += (r->body_raw ? r->body_len : strlen(r->body)) + 1;
     }
     return n;
 }
@@ -291,6 +294,23 @@ static void record_free(mock_record *r)
     free(r->channel_id);
     free(r->body);
     free(r);
+}
+
+/* A body kept as received, printed as a body parsed on arrival would
+ * have been: cJSON's compact form, or null when it is not JSON (or when
+ * memory ran out, as on arrival). */
+static void record_print_raw_body(const mock_record *r, struct evbuffer *b)
+{
+    cJSON *tree = cJSON_ParseWithLength(r->body, r->body_len);
+    char *text = tree != NULL ? cJSON_PrintUnformatted(tree) : NULL;
+
+    cJSON_Delete(tree);
+    if (text != NULL) {
+        evbuffer_add(b, text, strlen(text));
+        free(text);
+    } else {
+        evbuffer_add(b, "null", 4);
+    }
 }
 
 static void record_print(const mock_server *s, const mock_record *r,
@@ -310,7 +330,9 @@ static void record_print(const mock_server *s, const mock_record *r,
         json_string_or_null(b, r->channel_id);
     }
     evbuffer_add_printf(b, ",\"body\":");
-    if (r->body != NULL) {
+    if (r->body != NULL && r->body_raw) {
+        record_print_raw_body(r, b);
+    } else if (r->body != NULL) {
         evbuffer_add(b, r->body, strlen(r->body));
     } else {
         evbuffer_add(b, "null", 4);

@@ -53,18 +53,24 @@ enum {
 };
 
 /* One recorded request. Strings are owned by the record (NULL prints as
- * null); body is compact JSON text or NULL. status 0 prints as null: the
- * answer is not sent yet. */
+ * null); body is compact JSON text or NULL. With body_raw, body holds
+ * instead the request's bytes as received (body_len of them, NUL after),
+ * parsed and printed compact only when the record is listed or logged
+ * (null when they are not JSON): a mock whose requests are many and
+ * rarely listed then pays for no second copy of each body's tree. status
+ * 0 prints as null: the answer is not sent yet. */
 typedef struct mock_record {
     uint64_t seq;
     int64_t time_ms;
     int status;
     bool logged;
+    bool body_raw;
     char *path;
     char *authorization;
     char *op;
     char *channel_id;
     char *body;
+    size_t body_len;
 } mock_record;
 
 typedef struct mock_server mock_server;

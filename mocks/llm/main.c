@@ -148,75 +148,156 @@ static char *last_user_text(const cJSON *messages, long *prompt_words)
     return content_text(last);
 }
 
-static char *completion_body(uint64_t seq, const cJSON *request,
+/* A growing heap string for the answers. Written straight rather than
+ * through a cJSON tree: a tree costs an allocation per field and a
+ * printf per number on every request, and the answer is all the mock
+ * does. The bytes are those cJSON would print (tested byte for byte). */
+typedef struct text_buf {
+    char *p;
+    size_t len;
+    size_t cap;
+    bool oom;
+} text_buf;
+
+static void tb_add(text_buf *b, const char *s, size_t n)
+{
+    if (b->oom) {
+        return;
+    }
+    if (b->cap - b->len <= n) {
+        size_t cap = b->cap > 0 ? b->cap : 512;
+        char *p;
+
+        while (cap - b->len <= n) {
+            cap *= 2;
+        }
+        p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+#define TB_LIT(b, lit) tb_add((b), (lit), sizeof(lit) - 1)
+
+static void tb_long(text_buf *b, long long v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof num, "%lld", v);
+
+    if (n > 0 && (size_t)n < sizeof num) {
+        tb_add(b, num, (size_t)n);
+    }
+}
+
+/* s as a JSON string, escaped as cJSON escapes it: the short forms where
+ * JSON has one, \u00xx for the other control characters, every other
+ * byte as it is. */
+static void tb_str(text_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *run = p;
+
+    TB_LIT(b, "\"");
+    for (; *p != '\0'; p++) {
+        char esc[6] = { '\\', 'u', '0', '0', 0, 0 };
+        size_t elen = 2;
+
+        if (*p >= 0x20 && *p != '"' && *p != '\\') {
+            continue;
+        }
+        tb_add(b, (const char *)run, (size_t)(p - run));
+        run = p + 1;
+        switch (*p) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[4] = hex[*p >> 4];
+            esc[5] = hex[*p & 15];
+            elen = 6;
+        }
+        tb_add(b, esc, elen);
+    }
+    tb_add(b, (const char *)run, (size_t)(p - run));
+    TB_LIT(b, "\"");
+}
+
+/* The chat.completion object (heap, NULL when memory ran out). model is
+ * the request's, or NULL for "mock". Counts are printed as integers, as
+ * cJSON prints a whole number below 2^31 (a body of at most 1 MiB has
+ * fewer words; the seconds reach 2^31 in 2038). */
+static char *completion_body(uint64_t seq, const char *model,
                              const char *reply, const llm_rule *rule,
                              long prompt_words)
 {
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(request, "model");
-    cJSON *root = cJSON_CreateObject();
-    cJSON *choices;
-    cJSON *choice = cJSON_CreateObject();
-    cJSON *msg;
-    cJSON *usage;
-    char id[64];
+    text_buf b = { NULL, 0, 0, false };
     long words = count_words(reply);
     bool tools = rule != NULL && rule->n_tool_calls > 0;
-    char *text;
 
-    snprintf(id, sizeof id, "chatcmpl-mock-%llu", (unsigned long long)seq);
-    cJSON_AddStringToObject(root, "id", id);
-    cJSON_AddStringToObject(root, "object", "chat.completion");
-    cJSON_AddNumberToObject(root, "created",
-                            (double)(mock_now_ms() / 1000));
-    cJSON_AddStringToObject(root, "model",
-                            cJSON_IsString(model) ? model->valuestring
-                                                  : "mock");
-    choices = cJSON_AddArrayToObject(root, "choices");
-    cJSON_AddItemToArray(choices, choice);
-    cJSON_AddNumberToObject(choice, "index", 0);
-    msg = cJSON_AddObjectToObject(choice, "message");
-    cJSON_AddStringToObject(msg, "role", "assistant");
+    TB_LIT(&b, "{\"id\":\"chatcmpl-mock-");
+    tb_long(&b, (long long)seq);
+    TB_LIT(&b, "\",\"object\":\"chat.completion\",\"created\":");
+    tb_long(&b, (long long)(mock_now_ms() / 1000));
+    TB_LIT(&b, ",\"model\":");
+    tb_str(&b, model != NULL ? model : "mock");
+    TB_LIT(&b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+           "\"assistant\",\"content\":");
     if (tools) {
-        cJSON *calls;
         size_t i;
 
         /* With tool calls OpenAI sends a null content unless the model
          * also wrote text. */
         if (rule->reply != NULL) {
-            cJSON_AddStringToObject(msg, "content", rule->reply);
+            tb_str(&b, rule->reply);
         } else {
-            cJSON_AddNullToObject(msg, "content");
+            TB_LIT(&b, "null");
             words = 0;
         }
-        calls = cJSON_AddArrayToObject(msg, "tool_calls");
+        TB_LIT(&b, ",\"tool_calls\":[");
         for (i = 0; i < rule->n_tool_calls; i++) {
-            cJSON *c = cJSON_CreateObject();
-            cJSON *f;
-
-            snprintf(id, sizeof id, "call_mock_%llu_%zu",
-                     (unsigned long long)seq, i);
-            cJSON_AddItemToArray(calls, c);
-            cJSON_AddStringToObject(c, "id", id);
-            cJSON_AddStringToObject(c, "type", "function");
-            f = cJSON_AddObjectToObject(c, "function");
-            cJSON_AddStringToObject(f, "name", rule->tool_calls[i].name);
-            cJSON_AddStringToObject(f, "arguments",
-                                    rule->tool_calls[i].arguments);
+            if (i > 0) {
+                TB_LIT(&b, ",");
+            }
+            TB_LIT(&b, "{\"id\":\"call_mock_");
+            tb_long(&b, (long long)seq);
+            TB_LIT(&b, "_");
+            tb_long(&b, (long long)i);
+            TB_LIT(&b, "\",\"type\":\"function\",\"function\":{\"name\":");
+            tb_str(&b, rule->tool_calls[i].name);
+            TB_LIT(&b, ",\"arguments\":");
+            tb_str(&b, rule->tool_calls[i].arguments);
+            TB_LIT(&b, "}}");
             words += count_words(rule->tool_calls[i].arguments);
         }
+        TB_LIT(&b, "]},\"finish_reason\":\"tool_calls\"}]");
     } else {
-        cJSON_AddStringToObject(msg, "content", reply);
+        tb_str(&b, reply);
+        TB_LIT(&b, "},\"finish_reason\":\"stop\"}]");
     }
-    cJSON_AddStringToObject(choice, "finish_reason",
-                            tools ? "tool_calls" : "stop");
-    usage = cJSON_AddObjectToObject(root, "usage");
-    cJSON_AddNumberToObject(usage, "prompt_tokens", (double)prompt_words);
-    cJSON_AddNumberToObject(usage, "completion_tokens", (double)words);
-    cJSON_AddNumberToObject(usage, "total_tokens",
-                            (double)(prompt_words + words));
-    text = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    return text;
+    TB_LIT(&b, ",\"usage\":{\"prompt_tokens\":");
+    tb_long(&b, prompt_words);
+    TB_LIT(&b, ",\"completion_tokens\":");
+    tb_long(&b, words);
+    TB_LIT(&b, ",\"total_tokens\":");
+    tb_long(&b, prompt_words + words);
+    TB_LIT(&b, "}}");
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
 }
 
 static char *error_body(int status, const char *message)
@@ -252,6 +333,8 @@ static void handle_chat(mock_server *s, llm_mock *m,
     char *raw = mock_body(req, &len);
     cJSON *body = raw != NULL ? cJSON_ParseWithLength(raw, len) : NULL;
     const cJSON *messages;
+    const cJSON *model_item;
+    const char *model;
     llm_rule *rule;
     char *text = NULL;
     char *answer = NULL;
@@ -260,8 +343,8 @@ static void handle_chat(mock_server *s, llm_mock *m,
     uint64_t seq;
     int status = 200;
 
-    free(raw);
     if (rec == NULL) {
+        free(raw);
         cJSON_Delete(body);
         mock_reply_json(req, 500, error_object(500, "out of memory", NULL));
         return;
@@ -269,7 +352,10 @@ static void handle_chat(mock_server *s, llm_mock *m,
     seq = rec->seq;
     rec->path = strdup(path);
     rec->authorization = auth != NULL ? strdup(auth) : NULL;
-    rec->body = body != NULL ? cJSON_PrintUnformatted(body) : NULL;
+    /* The journal keeps the bytes; GET /_mock/requests parses them. */
+    rec->body = raw;
+    rec->body_len = len;
+    rec->body_raw = true;
     mock_record_commit(s, rec);
 
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
@@ -299,6 +385,8 @@ static void handle_chat(mock_server *s, llm_mock *m,
                     "must be an array", NULL);
         goto out;
     }
+    model_item = cJSON_GetObjectItemCaseSensitive(body, "model");
+    model = cJSON_IsString(model_item) ? model_item->valuestring : NULL;
     text = last_user_text(messages, &prompt_words);
     if (text == NULL) {
         reply_error(s, req, seq, 500, "out of memory", NULL);
@@ -313,14 +401,15 @@ static void handle_chat(mock_server *s, llm_mock *m,
 
         answer = error_body(status, msg != NULL ? msg : default_error(status));
     } else if (rule != NULL && rule->reply != NULL) {
-        answer = completion_body(seq, body, rule->reply, rule, prompt_words);
+        answer = completion_body(seq, model, rule->reply, rule,
+                                 prompt_words);
     } else {
         size_t n = strlen(text) + 7;
         char *echo = malloc(n);
 
         if (echo != NULL) {
             snprintf(echo, n, "echo: %s", text);
-            answer = completion_body(seq, body, echo, rule, prompt_words);
+            answer = completion_body(seq, model, echo, rule, prompt_words);
             free(echo);
         }
     }
