@@ -15,7 +15,10 @@
  * last POSTed to the same URL keeps its options and only gets the new
  * body (any other use resets it first, curl_easy_reset). Watched sockets
  * keep their event in place. A call in the steady state allocates next
- * to nothing here.
+ * to nothing here. Work libcurl would repeat for every transfer is done
+ * once: the URL is parsed once per pooled handle (CURLOPT_CURLU), and
+ * the environment is searched for a proxy once (CURLOPT_PROXY "" when
+ * it names none).
  *
  * Memory. libcurl and what it brings along (OpenSSL, GnuTLS, Kerberos,
  * LDAP, SSH: some thirty libraries) take several MB of resident pages
@@ -57,8 +60,10 @@ struct gw_curl_req {
     gw_curl_done_fn *done;
     void *ud;
     int used;                   /* options set since the last reset */
-    char *post_url;             /* set up as a POST to this URL, or NULL */
+    int is_post;                /* set up as a POST to url ... */
     long post_timeout;          /* ... with this timeout */
+    char *url;                  /* the URL uh holds, or NULL */
+    CURLU *uh;                  /* url, parsed once for every call to it */
 };
 
 struct gw_curl {
@@ -66,6 +71,7 @@ struct gw_curl {
     CURLM *multi;
     struct event *timer;
     struct curl_slist *json_headers; /* built once, shared by every POST */
+    int no_proxy;               /* no proxy variable in the environment */
     gw_curl_req *reqs;          /* in flight */
     gw_curl_req *idle;          /* the pool */
     size_t nidle;
@@ -102,6 +108,10 @@ static struct curl_api {
     const char *(*easy_strerror)(CURLcode code);
     struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
     void (*slist_free_all)(struct curl_slist *l);
+    CURLU *(*url)(void);
+    CURLUcode (*url_set)(CURLU *u, CURLUPart what, const char *part,
+                         unsigned int flags);
+    void (*url_cleanup)(CURLU *u);
 } api;
 
 static int global_done;         /* curl_global_init() succeeded */
@@ -160,7 +170,10 @@ static int load_curl(void)
         sym(a.lib, "curl_easy_getinfo", &a.easy_getinfo) != 0 ||
         sym(a.lib, "curl_easy_strerror", &a.easy_strerror) != 0 ||
         sym(a.lib, "curl_slist_append", &a.slist_append) != 0 ||
-        sym(a.lib, "curl_slist_free_all", &a.slist_free_all) != 0) {
+        sym(a.lib, "curl_slist_free_all", &a.slist_free_all) != 0 ||
+        sym(a.lib, "curl_url", &a.url) != 0 ||
+        sym(a.lib, "curl_url_set", &a.url_set) != 0 ||
+        sym(a.lib, "curl_url_cleanup", &a.url_cleanup) != 0) {
         dlclose(a.lib);
         return -1;
     }
@@ -181,7 +194,9 @@ static void req_destroy(gw_curl_req *r)
 {
     if (r->easy != NULL)
         api.easy_cleanup(r->easy);
-    free(r->post_url);
+    if (r->uh != NULL)
+        api.url_cleanup(r->uh);
+    free(r->url);
     free(r->body);
     free(r->resp);
     free(r);
@@ -415,6 +430,27 @@ gw_curl *gw_curl_new(struct event_base *base)
     return c;
 }
 
+/*
+ * Whether the environment names a proxy libcurl would use for an http or
+ * https URL. Without one, every request says "no proxy" itself
+ * (CURLOPT_PROXY ""), which is what libcurl would find, but it would
+ * look up five variables per transfer to find it. Read once: the gateway
+ * never changes its environment.
+ */
+static int proxy_in_environment(void)
+{
+    static const char *const names[] = {
+        "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+        "all_proxy", "ALL_PROXY",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (getenv(names[i]) != NULL)
+            return 1;
+    return 0;
+}
+
 /* The multi handle, made at the first request. 0, or -1. */
 static int ensure_multi(gw_curl *c)
 {
@@ -440,6 +476,7 @@ static int ensure_multi(gw_curl *c)
             return -1;
         }
     }
+    c->no_proxy = !proxy_in_environment();
     c->multi = api.multi_init();
     if (c->multi == NULL)
         return -1;
@@ -539,6 +576,35 @@ static gw_curl_req *req_get(gw_curl *c)
     return r;
 }
 
+/*
+ * The URL into r->uh, parsed once for all the calls to it: given as text
+ * (CURLOPT_URL), libcurl parses it again for every transfer and prints
+ * it back out, a tenth of a webhook call's CPU. The flags are the ones
+ * libcurl parses CURLOPT_URL with. A URL the parser rejects leaves uh
+ * NULL, and the request takes the text: it then fails as it always did,
+ * with libcurl's own message. Called while no transfer uses r->uh.
+ */
+static void req_parse_url(gw_curl_req *r, const char *url)
+{
+    if (r->url != NULL && strcmp(r->url, url) == 0)
+        return;
+    free(r->url);
+    r->url = NULL;
+    /* A fresh handle: setting a URL on a used one resolves it relatively. */
+    if (r->uh != NULL)
+        api.url_cleanup(r->uh);
+    r->uh = api.url();
+    if (r->uh != NULL &&
+        api.url_set(r->uh, CURLUPART_URL, url,
+                    CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) ==
+            CURLUE_OK)
+        r->url = strdup(url);
+    if (r->url == NULL && r->uh != NULL) {
+        api.url_cleanup(r->uh);
+        r->uh = NULL;
+    }
+}
+
 int gw_curl_request(gw_curl *c, const char *method, const char *url,
                     const char *body, size_t len, long timeout_ms,
                     gw_curl_done_fn *done, void *ud, gw_curl_req **out)
@@ -566,16 +632,19 @@ int gw_curl_request(gw_curl *c, const char *method, const char *url,
         r->body = p;
         r->body_cap = len + 1;
     }
-    if (is_post && r->post_url != NULL && r->post_timeout == timeout_ms &&
-        strcmp(r->post_url, url) == 0) {
+    if (is_post && r->is_post && r->post_timeout == timeout_ms &&
+        r->url != NULL && strcmp(r->url, url) == 0) {
         /* Set up like the last call on this handle: the body only. */
     } else {
         if (r->used)
             api.easy_reset(e);
-        free(r->post_url);
-        r->post_url = NULL;
         r->used = 1;
-        api.easy_setopt(e, CURLOPT_URL, url);
+        r->is_post = 0;
+        req_parse_url(r, url);
+        if (r->uh != NULL)
+            api.easy_setopt(e, CURLOPT_CURLU, r->uh);
+        else
+            api.easy_setopt(e, CURLOPT_URL, url);
         api.easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
         api.easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
         api.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
@@ -586,10 +655,12 @@ int gw_curl_request(gw_curl *c, const char *method, const char *url,
         api.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
         api.easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
         api.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        if (c->no_proxy)
+            api.easy_setopt(e, CURLOPT_PROXY, "");
         if (is_post) {
             api.easy_setopt(e, CURLOPT_HTTPHEADER, c->json_headers);
             api.easy_setopt(e, CURLOPT_POST, 1L);
-            r->post_url = strdup(url);  /* NULL: no shortcut next time */
+            r->is_post = 1;
             r->post_timeout = timeout_ms;
         } else if (strcmp(method, "GET") != 0) {
             api.easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);

@@ -9,6 +9,10 @@
  *
  * Also: pooled requests come back clean (a POST's body and headers do
  * not leak into a later GET), and an error status reaches the callback.
+ * A URL is parsed once per pooled handle (CURLOPT_CURLU): its path and
+ * query still reach the server as written, a handle given another URL
+ * goes there, a URL libcurl rejects fails in the callback, and a proxy
+ * named in the environment is still used.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -47,6 +51,7 @@ typedef struct server {
     int requests;
     int posts_with_body;        /* POSTs whose body was "{...}" JSON */
     int gets_with_body;         /* GETs carrying a body or JSON type */
+    char last_uri[256];         /* the request target of the last request */
 } server;
 
 typedef struct world {
@@ -55,6 +60,7 @@ typedef struct world {
     int done;
     int ok;
     long last_status;
+    int last_error;             /* the last call ended with an error */
 } world;
 
 static void on_conn_close(struct evhttp_connection *evcon, void *ud)
@@ -87,6 +93,8 @@ static void on_request(struct evhttp_request *req, void *ud)
         evhttp_connection_set_closecb(evcon, on_conn_close, s);
     }
     s->requests++;
+    snprintf(s->last_uri, sizeof s->last_uri, "%s",
+             evhttp_request_get_uri(req));
     if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
         if (evbuffer_get_length(in) == 2 && type != NULL &&
             strcmp(type, "application/json") == 0)
@@ -147,6 +155,7 @@ static void on_done(void *ud, const char *error, long status,
 
     w->done++;
     w->last_status = status;
+    w->last_error = error != NULL;
     if (error == NULL && status == 200 && len == 11 &&
         strcmp(body, "{\"ok\":true}") == 0)
         w->ok++;
@@ -267,6 +276,72 @@ static void test_gw_curl_pooled_requests_come_back_clean(void **state)
     assert_int_equal(w->ok, 2);
 }
 
+static void test_gw_curl_url_path_and_query_reach_the_server(void **state)
+{
+    world *w = *state;
+    int i;
+
+    reset_counts(w);
+    /* Twice each: the second call reuses the handle's parsed URL. */
+    for (i = 0; i < 2; i++) {
+        post(w, "/hook/a%20b?x=1&y=%2F");
+        wait_all(w);
+        assert_string_equal(w->s.last_uri, "/hook/a%20b?x=1&y=%2F");
+        post(w, "/other");
+        wait_all(w);
+        assert_string_equal(w->s.last_uri, "/other");
+    }
+    assert_int_equal(w->ok, 4);
+    assert_int_equal(w->s.posts_with_body, 4);
+}
+
+static void test_gw_curl_rejected_url_fails_in_the_callback(void **state)
+{
+    world *w = *state;
+
+    reset_counts(w);
+    assert_int_equal(gw_curl_request(w->c, "POST", "http://[::1/hook", "{}",
+                                     2, 10000, on_done, w, NULL), 0);
+    wait_all(w);
+    assert_int_equal(w->done, 1);
+    assert_true(w->last_error);
+    assert_int_equal(w->last_status, 0);
+    assert_int_equal(w->s.requests, 0);
+    /* The handle goes back to the pool and serves a good URL next. */
+    post(w, "/hook");
+    wait_all(w);
+    assert_int_equal(w->ok, 1);
+    assert_string_equal(w->s.last_uri, "/hook");
+}
+
+static void test_gw_curl_proxy_from_the_environment_is_used(void **state)
+{
+    world *w = *state;
+    char proxy[64];
+    gw_curl *c;
+
+    /*
+     * The local server stands in for the proxy: a request for a host
+     * that does not exist reaches it as an absolute URI. The variable is
+     * read when a gw_curl makes its first request.
+     */
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", w->s.port);
+    assert_int_equal(setenv("http_proxy", proxy, 1), 0);
+    c = gw_curl_new(w->s.base);
+    assert_non_null(c);
+    reset_counts(w);
+    assert_int_equal(gw_curl_request(c, "POST", "http://webhook.invalid/hook",
+                                     "{}", 2, 10000, on_done, w, NULL), 0);
+    assert_int_equal(gw_curl_request(c, "POST", "http://webhook.invalid/hook",
+                                     "{}", 2, 10000, on_done, w, NULL), 0);
+    while (gw_curl_pending(c) > 0)
+        event_base_loop(w->s.base, EVLOOP_ONCE);
+    unsetenv("http_proxy");
+    gw_curl_free(c);
+    assert_int_equal(w->ok, 2);
+    assert_string_equal(w->s.last_uri, "http://webhook.invalid/hook");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +349,9 @@ int main(void)
         cmocka_unit_test(test_gw_curl_concurrent_calls_reuse_connections),
         cmocka_unit_test(test_gw_curl_limit_queues_calls_beyond_it),
         cmocka_unit_test(test_gw_curl_pooled_requests_come_back_clean),
+        cmocka_unit_test(test_gw_curl_url_path_and_query_reach_the_server),
+        cmocka_unit_test(test_gw_curl_rejected_url_fails_in_the_callback),
+        cmocka_unit_test(test_gw_curl_proxy_from_the_environment_is_used),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
