@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include <dlfcn.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -191,10 +193,28 @@ struct sgi_llm_call {
     void *ud;
 };
 
-/* The watch of one socket. */
+/*
+ * The watch of one socket. A connection's socket is watched from its
+ * opening to its closing (both through our callbacks), not from curl's
+ * first interest in it to its CURL_POLL_REMOVE: curl removes the socket
+ * of a connection at the end of every transfer and adds it again at the
+ * next, and following it would cost an event_del() and an event_add()
+ * (two epoll_ctl calls, an allocation) per call. Between transfers the
+ * socket stays watched for reading ("parked"); when it becomes readable
+ * then (the server closed it, or sent something unasked), the watch is
+ * dropped until curl asks again, and curl's own check finds the
+ * connection dead before it reuses it. Sockets curl did not open
+ * through us (a resolver's socket pair) may be closed without our
+ * knowing, after which the descriptor can come back as another socket:
+ * those are watched only while curl asks, as before.
+ */
 typedef struct sock {
     struct event *ev;
     sgi_llm *llm;
+    curl_socket_t fd;
+    short kind;                 /* events registered now; 0: none */
+    int ours;                   /* opened and closed through our callbacks */
+    int wanted;                 /* curl watches it (no POLL_REMOVE since) */
     struct sock *prev, *next;
 } sock;
 
@@ -211,6 +231,33 @@ static void sock_free(sgi_llm *llm, sock *sk)
     free(sk);
 }
 
+static sock *sock_new(sgi_llm *llm, curl_socket_t fd, int ours)
+{
+    sock *sk = calloc(1, sizeof *sk);
+
+    if (sk == NULL)
+        return NULL;
+    sk->llm = llm;
+    sk->fd = fd;
+    sk->ours = ours;
+    sk->next = llm->socks;
+    if (llm->socks != NULL)
+        llm->socks->prev = sk;
+    llm->socks = sk;
+    return sk;
+}
+
+/* The watch of a socket we opened; NULL when there is none. */
+static sock *sock_find(sgi_llm *llm, curl_socket_t fd)
+{
+    sock *sk;
+
+    for (sk = llm->socks; sk != NULL; sk = sk->next)
+        if (sk->fd == fd && sk->ours)
+            return sk;
+    return NULL;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -225,9 +272,17 @@ static void check_done(sgi_llm *llm);
 
 static void on_socket_event(evutil_socket_t fd, short what, void *arg)
 {
-    sgi_llm *llm = arg;
+    sock *sk = arg;
+    sgi_llm *llm = sk->llm;
     int running, flags = 0;
 
+    if (!sk->wanted) {
+        /* Parked, and readable: nothing curl waits for. Unwatched until
+           curl asks again (a level-triggered watch would fire on). */
+        event_del(sk->ev);
+        sk->kind = 0;
+        return;
+    }
     if (what & EV_READ)
         flags |= CURL_CSELECT_IN;
     if (what & EV_WRITE)
@@ -247,44 +302,92 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     check_done(llm);
 }
 
+/* Registers the events `kind` for sk (0: none); 0 or -1. */
+static int sock_watch(sock *sk, short kind)
+{
+    if (sk->kind == kind)
+        return 0;
+    if (sk->kind != 0) {
+        event_del(sk->ev);
+        sk->kind = 0;
+    }
+    if (kind == 0)
+        return 0;
+    if (sk->ev == NULL)
+        sk->ev = event_new(sk->llm->base, sk->fd, kind | EV_PERSIST,
+                           on_socket_event, sk);
+    else if (event_assign(sk->ev, sk->llm->base, sk->fd, kind | EV_PERSIST,
+                          on_socket_event, sk) != 0)
+        return -1;
+    if (sk->ev == NULL || event_add(sk->ev, NULL) != 0)
+        return -1;
+    sk->kind = kind;
+    return 0;
+}
+
 /* CURLMOPT_SOCKETFUNCTION */
 static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp,
                           void *socketp)
 {
     sgi_llm *llm = userp;
     sock *sk = socketp;
-    short kind;
+    short kind = 0;
 
     (void)easy;
     if (what == CURL_POLL_REMOVE) {
-        if (sk != NULL)
+        if (sk != NULL && sk->ours) {
+            /* Parked (see struct sock): watched for reading only. */
+            sk->wanted = 0;
+            if (sk->kind != EV_READ)
+                (void)sock_watch(sk, 0);
+        } else if (sk != NULL) {
             sock_free(llm, sk);
+        }
         curl_multi_assign(llm->multi, s, NULL);
         return 0;
     }
-    kind = EV_PERSIST;
     if (what & CURL_POLL_IN)
         kind |= EV_READ;
     if (what & CURL_POLL_OUT)
         kind |= EV_WRITE;
     if (sk == NULL) {
-        sk = calloc(1, sizeof *sk);
-        if (sk == NULL)
+        sk = sock_find(llm, s);
+        if (sk == NULL && (sk = sock_new(llm, s, 0)) == NULL)
             return -1;
-        sk->llm = llm;
-        sk->next = llm->socks;
-        if (llm->socks != NULL)
-            llm->socks->prev = sk;
-        llm->socks = sk;
         curl_multi_assign(llm->multi, s, sk);
-    } else {
-        event_free(sk->ev);
-        sk->ev = NULL;
     }
-    sk->ev = event_new(llm->base, s, kind, on_socket_event, llm);
-    if (sk->ev == NULL || event_add(sk->ev, NULL) != 0)
-        return -1;
-    return 0;
+    sk->wanted = 1;
+    return sock_watch(sk, kind);
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: the socket of a connection, watched until
+   it is closed (see struct sock). */
+static curl_socket_t on_curl_open(void *clientp, curlsocktype purpose,
+                                  struct curl_sockaddr *a)
+{
+    sgi_llm *llm = clientp;
+    curl_socket_t s;
+
+    (void)purpose;
+    s = socket(a->family, a->socktype, a->protocol);
+    if (s == CURL_SOCKET_BAD)
+        return s;
+    if (sock_new(llm, s, 1) == NULL) {
+        close(s);
+        return CURL_SOCKET_BAD;
+    }
+    return s;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: the watch goes before the descriptor. */
+static int on_curl_close(void *clientp, curl_socket_t s)
+{
+    sgi_llm *llm = clientp;
+    sock *sk = sock_find(llm, s);
+
+    if (sk != NULL)
+        sock_free(llm, sk);
+    return close(s);
 }
 
 /* CURLMOPT_TIMERFUNCTION */
@@ -626,7 +729,8 @@ void sgi_llm_free(sgi_llm *llm)
         curl_easy_cleanup(llm->idle[--llm->nidle]);
     if (llm->multi != NULL)
         curl_multi_cleanup(llm->multi);
-    /* Cached connections may close without a CURL_POLL_REMOVE. */
+    /* The cleanup closed the cached connections through on_curl_close();
+       what is left are watches curl did not remove. */
     while (llm->socks != NULL)
         sock_free(llm, llm->socks);
     if (llm->timer != NULL)
@@ -715,6 +819,10 @@ int sgi_llm_start(sgi_llm *llm, const sgi_llm_request *rq, sgi_llm_fn *fn,
     curl_easy_setopt(call->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(call->easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(call->easy, CURLOPT_PRIVATE, call);
+    curl_easy_setopt(call->easy, CURLOPT_OPENSOCKETFUNCTION, on_curl_open);
+    curl_easy_setopt(call->easy, CURLOPT_OPENSOCKETDATA, llm);
+    curl_easy_setopt(call->easy, CURLOPT_CLOSESOCKETFUNCTION, on_curl_close);
+    curl_easy_setopt(call->easy, CURLOPT_CLOSESOCKETDATA, llm);
     curl_easy_setopt(call->easy, CURLOPT_USERAGENT, "sg-inference");
 
     call->next = llm->calls;
