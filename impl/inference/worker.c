@@ -142,6 +142,10 @@ struct sgi_worker {
     uint64_t *asked;
     uint64_t *asked_order;
     size_t nasked, asked_next;
+    /* Random bytes for fresh trace ids (trace_fresh()); `rand_left` of
+       them, at the end, not used yet. */
+    unsigned char rand[512];
+    size_t rand_left;
 };
 
 struct task {
@@ -1104,6 +1108,35 @@ static int asked_add(sgi_worker *w, const char *key)
     return 1;
 }
 
+/*
+ * A fresh trace id (SG-TRACE-001: 32 lowercase hex digits) into out.
+ * The random bytes come from the system 512 at a time: one getrandom()
+ * per 32 ids instead of one per id (a system call per message when the
+ * entries carry no trace id). 0, or -1 when there is no randomness.
+ */
+static int trace_fresh(sgi_worker *w, char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *r;
+    size_t i;
+
+    if (w->rand_left < 16) {
+        if (sg_random_bytes(w->rand, sizeof w->rand) != 0)
+            return -1;
+        w->rand_left = sizeof w->rand;
+    }
+    r = w->rand + sizeof w->rand - w->rand_left;
+    for (i = 0; i < 16; i++) {
+        out[2 * i] = hex[r[i] >> 4];
+        out[2 * i + 1] = hex[r[i] & 15];
+    }
+    out[32] = '\0';
+    /* Each byte serves once. */
+    memset(w->rand + sizeof w->rand - w->rand_left, 0, 16);
+    w->rand_left -= 16;
+    return 0;
+}
+
 /* ---- the handler ------------------------------------------------------- */
 
 static void on_message(void *ud, sg_job *job, const sg_envelope *env)
@@ -1148,7 +1181,7 @@ static void on_message(void *ud, sg_job *job, const sg_envelope *env)
         /* None came: one fresh id for everything published for this
            entry (SG-TRACE-001). */
         t->trace = malloc(33);
-        if (t->trace != NULL && sg_random_hex(t->trace, 16) != 0)
+        if (t->trace != NULL && trace_fresh(w, t->trace) != 0)
             t->trace[0] = '\0';
     }
     klen = strlen(w->history_prefix) + t->msg.platform.len +
