@@ -6,6 +6,7 @@
 #include "prompt.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +21,75 @@ static int put_raw(sg_buf *b, const char *s)
     return sg__json_put_raw(b, s);
 }
 
+/* A string literal as it is: its length known, no strlen(). */
+#define put_lit(b, lit) \
+    (sg_buf_append((b), (lit), sizeof(lit) - 1) != 0 ? SG_ENOMEM : 0)
+
+/*
+ * s[0..n) as a JSON string, as sg__json_put_str() writes it (the same
+ * bytes: `"` `\` and \n \r \t escaped with a backslash, other control
+ * characters as \u00XX, the rest as it is; SG_EINVAL when s is not
+ * UTF-8), but copied by runs of bytes that need no escape rather than
+ * byte by byte: the message's text is written twice per message (the
+ * request, its record) and the reply once.
+ */
+static int put_json_str(sg_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t start = b->len, i = 0, run;
+
+    if (n > 0 && !sg__utf8_valid((const uint8_t *)s, n))
+        return SG_EINVAL;
+    /* The quotes and, for most text, all of it at once. */
+    if (sg_buf_reserve(b, n + 2) != 0)
+        return SG_ENOMEM;
+    b->data[b->len++] = '"';
+    while (i < n) {
+        char esc[6];
+        size_t elen = 2;
+        unsigned char c;
+
+        for (run = i; run < n; run++) {
+            c = (unsigned char)s[run];
+            if (c < 0x20 || c == '"' || c == '\\')
+                break;
+        }
+        if (run > i && sg_buf_append(b, s + i, run - i) != 0)
+            goto oom;
+        if (run >= n)
+            break;
+        c = (unsigned char)s[run];
+        esc[0] = '\\';
+        if (c == '"' || c == '\\') {
+            esc[1] = (char)c;
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        } else {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        }
+        if (sg_buf_append(b, esc, elen) != 0)
+            goto oom;
+        i = run + 1;
+    }
+    if (sg_buf_append(b, "\"", 1) != 0)
+        goto oom;
+    return 0;
+oom:
+    b->len = start;
+    return SG_ENOMEM;
+}
+
 static int put_str(sg_buf *b, sg_str s)
 {
-    return sg__json_put_str(b, s.ptr != NULL ? s.ptr : "", s.len);
+    return put_json_str(b, s.ptr != NULL ? s.ptr : "", s.len);
 }
 
 static int put_cstr(sg_buf *b, const char *s)
 {
-    return sg__json_put_str(b, s, strlen(s));
+    return put_json_str(b, s, strlen(s));
 }
 
 int sgi_message_prompt_text(const sgi_message *msg, sg_buf *out)
@@ -62,6 +124,68 @@ int sgi_message_prompt_text(const sgi_message *msg, sg_buf *out)
     return 0;
 }
 
+/*
+ * A record's "ts": seconds, finite and >= 0. Written in the fewest
+ * decimals (up to 9) that read back as exactly v, the digits made from
+ * integers: printf's formatting of a double, tried at 15, 16 and then 17
+ * digits as libsg's sg__json_put_number() does, was the largest cost of
+ * a record. Anything else (a fraction that needs more decimals, a time
+ * of 2^52 s or more) goes through sg__json_put_number().
+ */
+static int put_seconds(sg_buf *out, double v)
+{
+    char num[48];
+    double frac, ulp, next, scaled, off;
+    unsigned long long w, f, scale = 1;
+    uint64_t bits;
+    size_t n = 0, i;
+    int d;
+
+    if (!(v >= 0 && v < 4503599627370496.0))
+        return sg__json_put_number(out, v);
+    /* Without libm (fuzz/fuzz_history.c links none): the whole seconds
+       by conversion (v >= 0), the next double up by its bits. */
+    w = (unsigned long long)v;
+    frac = v - (double)w;       /* exact */
+    memcpy(&bits, &v, sizeof bits);
+    bits++;
+    memcpy(&next, &bits, sizeof next);
+    ulp = next - v;
+    do {
+        num[n++] = (char)('0' + w % 10);
+        w /= 10;
+    } while (w > 0);
+    for (i = 0; i < n / 2; i++) {
+        char c = num[i];
+
+        num[i] = num[n - 1 - i];
+        num[n - 1 - i] = c;
+    }
+    if (frac == 0)
+        return sg_buf_append(out, num, n) != 0 ? SG_ENOMEM : 0;
+    for (d = 1; d <= 9; d++) {
+        scale *= 10;
+        scaled = frac * (double)scale;
+        f = (unsigned long long)(scaled + 0.5);
+        off = scaled - (double)f;
+        /* d decimals can only do when they are within half an ulp of v
+           (a little more here, as scaled is rounded); strtod() decides. */
+        if (f >= scale || off > 0.6 * ulp * (double)scale ||
+            -off > 0.6 * ulp * (double)scale)
+            continue;
+        num[n] = '.';
+        for (i = (size_t)d; i > 0; i--) {
+            num[n + i] = (char)('0' + f % 10);
+            f /= 10;
+        }
+        num[n + 1 + (size_t)d] = '\0';
+        if (strtod(num, NULL) == v)
+            return sg_buf_append(out, num, n + 1 + (size_t)d) != 0
+                       ? SG_ENOMEM : 0;
+    }
+    return sg__json_put_number(out, v);
+}
+
 int sgi_history_record(sg_buf *out, const char *role, sg_str user_id,
                        sg_str user_name, sg_str content, sg_str message_id,
                        double ts)
@@ -71,19 +195,19 @@ int sgi_history_record(sg_buf *out, const char *role, sg_str user_id,
 
     if (!isfinite(ts) || ts < 0)
         ts = 0;
-    rc = put_raw(out, "{\"role\":");
+    rc = put_lit(out, "{\"role\":");
     if (rc == 0) rc = put_cstr(out, role);
-    if (rc == 0) rc = put_raw(out, ",\"content\":");
+    if (rc == 0) rc = put_lit(out, ",\"content\":");
     if (rc == 0) rc = put_str(out, content);
-    if (rc == 0) rc = put_raw(out, ",\"user_id\":");
+    if (rc == 0) rc = put_lit(out, ",\"user_id\":");
     if (rc == 0) rc = put_str(out, user_id);
-    if (rc == 0) rc = put_raw(out, ",\"user_name\":");
+    if (rc == 0) rc = put_lit(out, ",\"user_name\":");
     if (rc == 0) rc = put_str(out, user_name);
-    if (rc == 0) rc = put_raw(out, ",\"message_id\":");
+    if (rc == 0) rc = put_lit(out, ",\"message_id\":");
     if (rc == 0) rc = put_str(out, message_id);
-    if (rc == 0) rc = put_raw(out, ",\"ts\":");
-    if (rc == 0) rc = sg__json_put_number(out, ts);
-    if (rc == 0) rc = put_raw(out, "}");
+    if (rc == 0) rc = put_lit(out, ",\"ts\":");
+    if (rc == 0) rc = put_seconds(out, ts);
+    if (rc == 0) rc = put_lit(out, "}");
     if (rc == 0) rc = sg__json_terminate(out);
     if (rc != 0)
         out->len = start;
@@ -149,9 +273,9 @@ static int put_name(sg_buf *b, sg_str display)
 
     if (n == 0)
         return 0;
-    rc = put_raw(b, ",\"name\":");
+    rc = put_lit(b, ",\"name\":");
     if (rc == 0)
-        rc = sg__json_put_str(b, name, n);
+        rc = put_json_str(b, name, n);
     return rc;
 }
 
@@ -218,14 +342,22 @@ static const char *scan_str(const char *p, const char *e, lit *out,
     start = ++p;
     while (p < e && *p != '"') {
         unsigned char c = (unsigned char)*p;
+        const char *q;
 
         if (c < 0x20)
             return NULL;
         if (c != '\\') {
             if (high)
                 return NULL;
-            p++;
-            d++;
+            /* The run of bytes up to the next quote, backslash or
+               control character at once (a string is mostly that). */
+            for (q = p + 1; q < e; q++) {
+                c = (unsigned char)*q;
+                if (c < 0x20 || c == '"' || c == '\\')
+                    break;
+            }
+            d += (size_t)(q - p);
+            p = q;
             continue;
         }
         if (++p >= e)
@@ -319,7 +451,8 @@ static const char *skip_value(const char *p, const char *e, int depth)
     if (*p == '-' || (*p >= '0' && *p <= '9')) {
         const char *q = p;
 
-        while (q < e && *q != '\0' && strchr("+-.eE0123456789", *q) != NULL)
+        while (q < e && ((*q >= '0' && *q <= '9') || *q == '.' ||
+                         *q == 'e' || *q == 'E' || *q == '+' || *q == '-'))
             q++;
         return q;
     }
@@ -510,6 +643,66 @@ static int put_sampling(sg_buf *out, const sgi_config *cfg)
                ? SG_ENOMEM : 0;
 }
 
+/* A copy of s (malloc), or NULL. (No strdup(): fuzz/fuzz_history.c
+   includes this file after its own includes, without POSIX.) */
+static char *dup_cstr(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
+}
+
+/*
+ * The body's start, "{\"model\":...,\"messages\":[{\"role\":\"system\",...}":
+ * the same for every request of a configuration, so escaped once and
+ * copied after (the system prompt may be 64 KiB). The cache holds the
+ * model and prompt it was made from and is remade when they change. One
+ * cache per process, as put_sampling()'s.
+ */
+static int put_head(sg_buf *out, const sgi_config *cfg)
+{
+    static struct {
+        int set;
+        char *model, *prompt;
+        sg_buf text;
+    } cache;
+    const char *prompt = cfg->system_prompt != NULL ? cfg->system_prompt
+                                                    : "";
+    int rc;
+
+    if (!cache.set || strcmp(cache.model, cfg->model) != 0 ||
+        strcmp(cache.prompt, prompt) != 0) {
+        if (!cache.set)
+            sg_buf_init(&cache.text, NULL);
+        cache.set = 0;
+        free(cache.model);
+        free(cache.prompt);
+        cache.model = dup_cstr(cfg->model);
+        cache.prompt = dup_cstr(prompt);
+        sg_buf_reset(&cache.text);
+        rc = cache.model != NULL && cache.prompt != NULL ? 0 : SG_ENOMEM;
+        if (rc == 0) rc = put_lit(&cache.text, "{\"model\":");
+        if (rc == 0) rc = put_cstr(&cache.text, cfg->model);
+        if (rc == 0) rc = put_lit(&cache.text, ",\"messages\":[{\"role\":"
+                                               "\"system\",\"content\":");
+        if (rc == 0) rc = put_cstr(&cache.text, prompt);
+        if (rc == 0) rc = put_lit(&cache.text, "}");
+        if (rc != 0) {
+            free(cache.model);
+            free(cache.prompt);
+            cache.model = cache.prompt = NULL;
+            sg_buf_destroy(&cache.text);
+            return rc;
+        }
+        cache.set = 1;
+    }
+    return sg_buf_append(out, cache.text.data, cache.text.len) != 0
+               ? SG_ENOMEM : 0;
+}
+
 int sgi_prompt_body(sg_buf *out, const sgi_config *cfg,
                     const char *const *recs, const size_t *lens, size_t n,
                     sg_str current, sg_str current_name)
@@ -536,25 +729,19 @@ int sgi_prompt_body(sg_buf *out, const sgi_config *cfg,
         first--;
     }
 
-    rc = put_raw(out, "{\"model\":");
-    if (rc == 0) rc = put_cstr(out, cfg->model);
-    if (rc == 0) rc = put_raw(out, ",\"messages\":[{\"role\":\"system\","
-                                   "\"content\":");
-    if (rc == 0) rc = put_cstr(out, cfg->system_prompt != NULL
-                                        ? cfg->system_prompt : "");
-    if (rc == 0) rc = put_raw(out, "}");
+    rc = put_head(out, cfg);
     for (i = first; rc == 0 && i < n; i++) {
         const record *r = &rs[i];
 
         if (!r->usable)
             continue;
-        rc = put_raw(out, r->user ? ",{\"role\":\"user\",\"content\":\""
-                                  : ",{\"role\":\"assistant\",\"content\":"
+        rc = r->user ? put_lit(out, ",{\"role\":\"user\",\"content\":\"")
+                     : put_lit(out, ",{\"role\":\"assistant\",\"content\":"
                                     "\"");
         /* Checked JSON: in as it is. */
         if (rc == 0 && sg_buf_append(out, r->content.p, r->content.n) != 0)
             rc = SG_ENOMEM;
-        if (rc == 0) rc = put_raw(out, "\"");
+        if (rc == 0) rc = put_lit(out, "\"");
         if (rc == 0 && r->user && r->has_name) {
             char name[320];
             sg_str display;
@@ -563,11 +750,11 @@ int sgi_prompt_body(sg_buf *out, const sgi_config *cfg,
             display.len = lit_decode(r->name, name, sizeof name);
             rc = put_name(out, display);
         }
-        if (rc == 0) rc = put_raw(out, "}");
+        if (rc == 0) rc = put_lit(out, "}");
     }
     if (rs != small)
         free(rs);
-    if (rc == 0) rc = put_raw(out, ",{\"role\":\"user\",\"content\":");
+    if (rc == 0) rc = put_lit(out, ",{\"role\":\"user\",\"content\":");
     if (rc == 0) rc = put_str(out, current);
     if (rc == 0) rc = put_name(out, current_name);
     if (rc == 0) rc = put_sampling(out, cfg);

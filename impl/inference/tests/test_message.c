@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -345,6 +346,74 @@ static void test_history_record_from_rpc(void **state)
     sg_buf_destroy(&b);
 }
 
+/* The "ts" text of a record built with ts. */
+static void record_ts(double ts, char *out, size_t cap)
+{
+    const char *p, *e;
+    sg_buf b;
+
+    sg_buf_init(&b, NULL);
+    assert_int_equal(sgi_history_record(&b, "user", SG_STR(""), SG_STR(""),
+                                        SG_STR("x"), SG_STR(""), ts), 0);
+    p = strstr((const char *)b.data, "\"ts\":");
+    assert_non_null(p);
+    p += 5;
+    e = strchr(p, '}');
+    assert_non_null(e);
+    assert_true((size_t)(e - p) < cap);
+    memcpy(out, p, (size_t)(e - p));
+    out[e - p] = '\0';
+    sg_buf_destroy(&b);
+}
+
+/* A record's ts is a JSON number that reads back as exactly the time
+   given, in the fewest decimals that do; the times of this century,
+   whole, in milliseconds, microseconds or to the nanosecond. */
+static void test_history_record_ts_reads_back_exactly(void **state)
+{
+    static const struct {
+        double ts;
+        const char *text;
+    } cases[] = {
+        {0, "0"}, {-1, "0"}, {5.5, "5.5"}, {1700000000, "1700000000"},
+        {1700000000.5, "1700000000.5"}, {1795456470.123, "1795456470.123"},
+        {1795456470.000001, "1795456470.000001"},
+        {1795456470.4236512, "1795456470.4236512"},
+        {1795456470.999, "1795456470.999"}, {0.1, "0.1"},
+        {123456.789, "123456.789"},
+    };
+    char text[64], *end;
+    size_t i;
+    unsigned long long x = 88172645463325252ULL;
+
+    (void)state;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        record_ts(cases[i].ts, text, sizeof text);
+        assert_string_equal(text, cases[i].text);
+    }
+    /* Times of this century to the nanosecond, and tiny and huge ones. */
+    for (i = 0; i < 20000; i++) {
+        struct timespec t;
+        double v;
+
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        t.tv_sec = (time_t)(946684800 + x % 3155760000ULL);
+        t.tv_nsec = (long)((x >> 20) % 1000000000ULL);
+        v = (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+        if (i % 4 == 1)
+            v = (double)t.tv_sec + (double)(t.tv_nsec / 1000000) / 1e3;
+        else if (i % 4 == 2)
+            v = (double)(x >> 11) / 9007199254740992.0;
+        else if (i % 4 == 3)
+            v = (double)(x >> 11) * 1e3;
+        record_ts(v, text, sizeof text);
+        assert_true(strtod(text, &end) == v);
+        assert_true(*end == '\0');
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_prompt_body_nul_after_backslash_is_unusable),
         cmocka_unit_test(test_prompt_name_allowed_characters),
         cmocka_unit_test(test_history_record_from_rpc),
+        cmocka_unit_test(test_history_record_ts_reads_back_exactly),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
