@@ -56,6 +56,9 @@ static struct {
     CURLMcode (*multi_cleanup)(CURLM *);
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
     void (*slist_free_all)(struct curl_slist *);
+    CURLU *(*url)(void);
+    CURLUcode (*url_set)(CURLU *, CURLUPart, const char *, unsigned int);
+    void (*url_cleanup)(CURLU *);
 } lc;
 
 #undef curl_easy_setopt
@@ -77,6 +80,9 @@ static struct {
 #define curl_multi_cleanup (*lc.multi_cleanup)
 #define curl_slist_append (*lc.slist_append)
 #define curl_slist_free_all (*lc.slist_free_all)
+#define curl_url (*lc.url)
+#define curl_url_set (*lc.url_set)
+#define curl_url_cleanup (*lc.url_cleanup)
 
 /* One symbol into *fn (a function pointer: copied, as ISO C has no cast
    from an object pointer to a function pointer). */
@@ -129,7 +135,10 @@ static int lc_load(void)
         LC_SYM(multi_info_read, "curl_multi_info_read") != 0 ||
         LC_SYM(multi_cleanup, "curl_multi_cleanup") != 0 ||
         LC_SYM(slist_append, "curl_slist_append") != 0 ||
-        LC_SYM(slist_free_all, "curl_slist_free_all") != 0) {
+        LC_SYM(slist_free_all, "curl_slist_free_all") != 0 ||
+        LC_SYM(url, "curl_url") != 0 ||
+        LC_SYM(url_set, "curl_url_set") != 0 ||
+        LC_SYM(url_cleanup, "curl_url_cleanup") != 0) {
         dlclose(lc.lib);
         lc.lib = NULL;
         return -1;
@@ -154,6 +163,22 @@ void sgi_llm_global_cleanup(void)
 
 #define EASY_IDLE_MAX 16
 
+/*
+ * An easy handle and what it is set up for. A finished call's handle is
+ * kept as it is (not reset) for a later call: one to the same URL with
+ * the same key and timeout, the steady case, sets only its body and its
+ * own pointers; the others reset the handle and set it up again. The
+ * URL is parsed once per setup (CURLOPT_CURLU): given as text, libcurl
+ * would parse it again for every transfer.
+ */
+typedef struct handle {
+    CURL *easy;
+    CURLU *uh;                  /* the URL parsed; NULL: given as text */
+    struct curl_slist *headers;
+    char *url, *api_key;        /* set up for these; url NULL: not set up */
+    int timeout_ms;
+} handle;
+
 struct sgi_llm {
     struct event_base *base;
     CURLM *multi;
@@ -163,18 +188,18 @@ struct sgi_llm {
     size_t ncalls;
     struct sock *socks;         /* every watched socket */
     int load_logged;            /* libcurl's load failure was logged */
-    /* Easy handles of finished calls, reset, for the next ones: a handle
-       is a few allocations and buffers not worth making per call. */
-    CURL *idle[EASY_IDLE_MAX];
+    int no_proxy;               /* the environment names no proxy */
+    /* Easy handles of finished calls, for the next ones: a handle is a
+       few allocations and buffers not worth making per call. */
+    handle *idle[EASY_IDLE_MAX];
     size_t nidle;
 };
 
 struct sgi_llm_call {
     sgi_llm *llm;
     sgi_llm_call *prev, *next;
-    CURL *easy;
-    struct curl_slist *headers;
-    char *url;
+    handle *h;
+    CURL *easy;                 /* h->easy */
     char *body;
     size_t body_len;
     char log_id[64];
@@ -504,6 +529,29 @@ static int attempt(sgi_llm_call *call)
     return 0;
 }
 
+/* Frees what h holds after a setup, and not h; h is not set up then. */
+static void handle_clear(handle *h)
+{
+    if (h->uh != NULL)
+        curl_url_cleanup(h->uh);
+    curl_slist_free_all(h->headers);
+    free(h->url);
+    free(h->api_key);
+    h->uh = NULL;
+    h->headers = NULL;
+    h->url = h->api_key = NULL;
+}
+
+static void handle_free(handle *h)
+{
+    if (h == NULL)
+        return;
+    if (h->easy != NULL)
+        curl_easy_cleanup(h->easy);
+    handle_clear(h);
+    free(h);
+}
+
 static void call_unlink_free(sgi_llm_call *call)
 {
     sgi_llm *llm = call->llm;
@@ -519,14 +567,10 @@ static void call_unlink_free(sgi_llm_call *call)
     llm->ncalls--;
     if (call->retry != NULL)
         event_free(call->retry);
-    if (call->easy != NULL && llm->nidle < EASY_IDLE_MAX) {
-        curl_easy_reset(call->easy);
-        llm->idle[llm->nidle++] = call->easy;
-    } else if (call->easy != NULL) {
-        curl_easy_cleanup(call->easy);
-    }
-    curl_slist_free_all(call->headers);
-    free(call->url);
+    if (call->h != NULL && llm->nidle < EASY_IDLE_MAX)
+        llm->idle[llm->nidle++] = call->h;
+    else
+        handle_free(call->h);
     free(call->body);
     free(call->resp);
     free(call);
@@ -691,6 +735,27 @@ int sgi_llm_new(struct event_base *base, const sgi_llm_opts *opts,
     return 0;
 }
 
+/*
+ * Whether the environment names a proxy that libcurl would use for an
+ * http or https URL. When none does, every request says "no proxy"
+ * itself (CURLOPT_PROXY ""), which is what libcurl would find, but it
+ * would look up the variables again for every transfer. Read once: the
+ * worker never changes its environment.
+ */
+static int proxy_in_environment(void)
+{
+    static const char *const names[] = {
+        "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+        "all_proxy", "ALL_PROXY",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (getenv(names[i]) != NULL)
+            return 1;
+    return 0;
+}
+
 /* libcurl and the multi handle, made at the first call. 0 or -1. */
 static int llm_ready(sgi_llm *llm)
 {
@@ -705,6 +770,7 @@ static int llm_ready(sgi_llm *llm)
     llm->multi = curl_multi_init();
     if (llm->multi == NULL)
         return -1;
+    llm->no_proxy = !proxy_in_environment();
     curl_multi_setopt(llm->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(llm->multi, CURLMOPT_SOCKETDATA, llm);
     curl_multi_setopt(llm->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -726,7 +792,7 @@ void sgi_llm_free(sgi_llm *llm)
     while (llm->calls != NULL)
         call_unlink_free(llm->calls);
     while (llm->nidle > 0)
-        curl_easy_cleanup(llm->idle[--llm->nidle]);
+        handle_free(llm->idle[--llm->nidle]);
     if (llm->multi != NULL)
         curl_multi_cleanup(llm->multi);
     /* The cleanup closed the cached connections through on_curl_close();
@@ -750,13 +816,79 @@ static char *dup_n(const char *s, size_t n)
     return p;
 }
 
+/*
+ * Sets h up for calls to url with api_key and timeout_ms, unless it is
+ * already: everything but the call's body and pointers. 0, or -1 (h is
+ * then not set up).
+ */
+static int handle_setup(sgi_llm *llm, handle *h, const char *url,
+                        const char *api_key, int timeout_ms)
+{
+    struct curl_slist *l;
+    char auth[1100];
+
+    if (api_key == NULL)
+        api_key = "";
+    if (h->url != NULL && strcmp(h->url, url) == 0 &&
+        strcmp(h->api_key, api_key) == 0 && h->timeout_ms == timeout_ms)
+        return 0;
+    if (h->url != NULL)
+        curl_easy_reset(h->easy);
+    handle_clear(h);
+    h->url = dup_n(url, strlen(url));
+    h->api_key = dup_n(api_key, strlen(api_key));
+    h->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    /* No "Expect: 100-continue" round trip for larger bodies. */
+    l = h->headers != NULL ? curl_slist_append(h->headers, "Expect:") : NULL;
+    if (l != NULL && api_key[0] != '\0') {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", api_key);
+        l = curl_slist_append(h->headers, auth);
+    }
+    if (h->url == NULL || h->api_key == NULL || l == NULL) {
+        handle_clear(h);
+        return -1;
+    }
+    /* A URL the parser refuses is given as text: the call then fails as
+       it always did, with libcurl's own message. The flags are the ones
+       libcurl parses CURLOPT_URL with. */
+    h->uh = curl_url();
+    if (h->uh != NULL &&
+        curl_url_set(h->uh, CURLUPART_URL, url,
+                     CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) !=
+            CURLUE_OK) {
+        curl_url_cleanup(h->uh);
+        h->uh = NULL;
+    }
+    h->timeout_ms = timeout_ms;
+    if (h->uh != NULL)
+        curl_easy_setopt(h->easy, CURLOPT_CURLU, h->uh);
+    else
+        curl_easy_setopt(h->easy, CURLOPT_URL, h->url);
+    if (llm->no_proxy)
+        curl_easy_setopt(h->easy, CURLOPT_PROXY, "");
+    curl_easy_setopt(h->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h->easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, h->headers);
+    curl_easy_setopt(h->easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h->easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(h->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(timeout_ms < 10000 ? timeout_ms : 10000));
+    curl_easy_setopt(h->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h->easy, CURLOPT_OPENSOCKETFUNCTION, on_curl_open);
+    curl_easy_setopt(h->easy, CURLOPT_OPENSOCKETDATA, llm);
+    curl_easy_setopt(h->easy, CURLOPT_CLOSESOCKETFUNCTION, on_curl_close);
+    curl_easy_setopt(h->easy, CURLOPT_CLOSESOCKETDATA, llm);
+    curl_easy_setopt(h->easy, CURLOPT_USERAGENT, "sg-inference");
+    return 0;
+}
+
 int sgi_llm_start(sgi_llm *llm, const sgi_llm_request *rq, sgi_llm_fn *fn,
                  void *ud, sgi_llm_call **out)
 {
     sgi_llm_call *call;
-    struct curl_slist *h;
-    char auth[1100];
-    int ok = 1;
+    handle *h;
 
     if (out != NULL)
         *out = NULL;
@@ -773,57 +905,31 @@ int sgi_llm_start(sgi_llm *llm, const sgi_llm_request *rq, sgi_llm_fn *fn,
     call->started = now_s();
     snprintf(call->log_id, sizeof call->log_id, "%s",
              rq->log_id != NULL ? rq->log_id : "-");
-    call->url = dup_n(rq->url, strlen(rq->url));
     call->body = dup_n(rq->body, rq->body_len);
     call->body_len = rq->body_len;
-    call->easy = llm->nidle > 0 ? llm->idle[--llm->nidle] : curl_easy_init();
-    if (call->url == NULL || call->body == NULL || call->easy == NULL)
-        ok = 0;
-    h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (h != NULL)
-        call->headers = h;
-    else
-        ok = 0;
-    /* No "Expect: 100-continue" round trip for larger bodies. */
-    if (ok && (h = curl_slist_append(call->headers, "Expect:")) == NULL)
-        ok = 0;
-    if (ok && rq->api_key != NULL && rq->api_key[0] != '\0') {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", rq->api_key);
-        if (curl_slist_append(call->headers, auth) == NULL)
-            ok = 0;
+    if (llm->nidle > 0) {
+        h = llm->idle[--llm->nidle];
+    } else if ((h = calloc(1, sizeof *h)) != NULL &&
+               (h->easy = curl_easy_init()) == NULL) {
+        free(h);
+        h = NULL;
     }
-    if (!ok) {
-        if (call->easy != NULL)
-            curl_easy_cleanup(call->easy);
-        curl_slist_free_all(call->headers);
-        free(call->url);
+    if (call->body == NULL || h == NULL ||
+        handle_setup(llm, h, rq->url, rq->api_key, call->timeout_ms) != 0) {
+        handle_free(h);
         free(call->body);
         free(call);
         return -1;
     }
-    curl_easy_setopt(call->easy, CURLOPT_URL, call->url);
-    curl_easy_setopt(call->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(call->easy, CURLOPT_POST, 1L);
+    call->h = h;
+    call->easy = h->easy;
+    /* The call's own: the handle may have served another call. */
     curl_easy_setopt(call->easy, CURLOPT_POSTFIELDS, call->body);
     curl_easy_setopt(call->easy, CURLOPT_POSTFIELDSIZE_LARGE,
                      (curl_off_t)call->body_len);
-    curl_easy_setopt(call->easy, CURLOPT_HTTPHEADER, call->headers);
-    curl_easy_setopt(call->easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(call->easy, CURLOPT_WRITEDATA, call);
-    curl_easy_setopt(call->easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(call->easy, CURLOPT_HEADERDATA, call);
-    curl_easy_setopt(call->easy, CURLOPT_TIMEOUT_MS, (long)call->timeout_ms);
-    curl_easy_setopt(call->easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(call->timeout_ms < 10000 ? call->timeout_ms
-                                                     : 10000));
-    curl_easy_setopt(call->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(call->easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(call->easy, CURLOPT_PRIVATE, call);
-    curl_easy_setopt(call->easy, CURLOPT_OPENSOCKETFUNCTION, on_curl_open);
-    curl_easy_setopt(call->easy, CURLOPT_OPENSOCKETDATA, llm);
-    curl_easy_setopt(call->easy, CURLOPT_CLOSESOCKETFUNCTION, on_curl_close);
-    curl_easy_setopt(call->easy, CURLOPT_CLOSESOCKETDATA, llm);
-    curl_easy_setopt(call->easy, CURLOPT_USERAGENT, "sg-inference");
 
     call->next = llm->calls;
     if (llm->calls != NULL)

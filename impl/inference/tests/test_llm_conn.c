@@ -3,9 +3,11 @@
  * one kept-alive connection; a connection the server closes, after an
  * answer ("Connection: close") or while it waits idle in the client's
  * cache, is replaced by a new one at the next call, which succeeds; the
- * client frees its idle connections and their watches. The server is an
- * evhttp server on the test's own loop, answering a fixed
- * chat.completion.
+ * client frees its idle connections and their watches. A kept handle
+ * set up for one URL and key still sends a call with another URL or
+ * key to that URL with that key, and a proxy named in the environment
+ * is still used. The server is an evhttp server on the test's own loop,
+ * answering a fixed chat.completion.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -37,7 +39,10 @@ typedef struct world {
     struct event_base *base;
     struct evhttp *http;
     char url[128];
+    int port;
     sgi_llm *llm;
+    char last_uri[256];         /* the request target of the last request */
+    char last_auth[256];        /* its Authorization header, "" if none */
     int close_after;            /* answer with Connection: close */
     int requests;               /* answered by the server */
     int server_closed;          /* server-side connections closed */
@@ -57,8 +62,14 @@ static void on_request(struct evhttp_request *req, void *arg)
 {
     world *w = arg;
     struct evbuffer *b = evbuffer_new();
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                          "Authorization");
 
     w->requests++;
+    snprintf(w->last_uri, sizeof w->last_uri, "%s",
+             evhttp_request_get_uri(req));
+    snprintf(w->last_auth, sizeof w->last_auth, "%s",
+             auth != NULL ? auth : "");
     evhttp_connection_set_closecb(evhttp_request_get_connection(req),
                                   on_server_conn_closed, w);
     evhttp_add_header(evhttp_request_get_output_headers(req),
@@ -108,8 +119,9 @@ static int setup(void **state)
     assert_non_null(bs);
     fd = evhttp_bound_socket_get_fd(bs);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+    w->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
     snprintf(w->url, sizeof w->url, "http://127.0.0.1:%d/chat/completions",
-             ntohs(((struct sockaddr_in *)&ss)->sin_port));
+             w->port);
     memset(&o, 0, sizeof o);
     o.on_attempt = on_attempt;
     o.ud = w;
@@ -130,14 +142,15 @@ static int teardown(void **state)
     return 0;
 }
 
-/* One call, run on the loop until it ends. */
-static void call(world *w)
+/* One call to url with api_key, run on the loop until it ends. */
+static void call_to(world *w, const char *url, const char *api_key)
 {
     sgi_llm_request rq;
     int before = w->done, i;
 
     memset(&rq, 0, sizeof rq);
-    rq.url = w->url;
+    rq.url = url;
+    rq.api_key = api_key;
     rq.body = "{\"messages\":[]}";
     rq.body_len = strlen(rq.body);
     rq.timeout_ms = 5000;
@@ -146,6 +159,11 @@ static void call(world *w)
     for (i = 0; i < 100000 && w->done == before; i++)
         event_base_loop(w->base, EVLOOP_ONCE);
     assert_int_equal(w->done, before + 1);
+}
+
+static void call(world *w)
+{
+    call_to(w, w->url, NULL);
 }
 
 /* Runs the loop until the server has seen n connections closed. */
@@ -198,6 +216,46 @@ static void test_llm_conn_closed_while_idle_replaced(void **state)
     assert_int_equal(w->connects, 2);
 }
 
+/* The kept handles are set up again for another URL or key. */
+static void test_llm_conn_url_and_key_of_each_call(void **state)
+{
+    world *w = *state;
+    char other[160];
+    int i;
+
+    snprintf(other, sizeof other, "http://127.0.0.1:%d/v2/chat?x=1&y=%%2F",
+             w->port);
+    for (i = 0; i < 2; i++) {
+        call_to(w, w->url, "k1");
+        assert_string_equal(w->last_uri, "/chat/completions");
+        assert_string_equal(w->last_auth, "Bearer k1");
+        call_to(w, other, "k1");
+        assert_string_equal(w->last_uri, "/v2/chat?x=1&y=%2F");
+        assert_string_equal(w->last_auth, "Bearer k1");
+        call_to(w, other, "k2");
+        assert_string_equal(w->last_auth, "Bearer k2");
+        call_to(w, other, NULL);
+        assert_string_equal(w->last_auth, "");
+    }
+    assert_int_equal(w->ok, 8);
+}
+
+/* A proxy named in the environment at the first call is used: the
+   call to a host that does not exist goes to the proxy (this server). */
+static void test_llm_conn_proxy_from_environment(void **state)
+{
+    world *w = *state;
+    char proxy[64];
+
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", w->port);
+    assert_int_equal(setenv("http_proxy", proxy, 1), 0);
+    call_to(w, "http://llm.invalid/v1/chat/completions", NULL);
+    unsetenv("http_proxy");
+    assert_int_equal(w->ok, 1);
+    assert_string_equal(w->last_uri,
+                        "http://llm.invalid/v1/chat/completions");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +265,10 @@ int main(void)
             test_llm_conn_closed_after_answer_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_llm_conn_closed_while_idle_replaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_llm_conn_url_and_key_of_each_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_llm_conn_proxy_from_environment, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
