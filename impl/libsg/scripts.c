@@ -214,17 +214,21 @@ static const char read_lua[] =
  * resent operation (flag 8) that finds its entry no longer pending reports
  * SG__R_BEFORE, since its first sending did the work and only the reply
  * was lost. When a lock is given it must still hold our token, or nothing
- * happens (fencing, SG-LOCK-004). Flag 4 releases the lock afterwards.
+ * happens (fencing, SG-LOCK-004). Flag 4 releases the lock afterwards:
+ * a plain DEL where this operation found the lock holding our token (no
+ * command in between touches it), else compare-and-delete.
  *   B  begin: with an order queue, first the check of SG-IN-024
  *      (order_busy above): busy like a taken lock, and then a lock this
  *      consumer still holds from the channel's previous entry is released,
  *      so that the entry the queue waits for can take it. Then take the
- *      lock (SET NX PX, or PEXPIRE when it already holds
- *      our token; nothing when an operation before it in this call found
- *      the lock holding our token and kept it), check the entry is ours,
- *      and, with a message_key, read the completion marker and take the
- *      claim key (SET NX PX, value the entry ID). One atomic step, so "after taking the lock, immediately
- *      before the handler" (SG-IN-009) holds exactly. Already sent and
+ *      lock (SET NX PX GET: one command takes a free lock or tells whose
+ *      it is; then PEXPIRE when it already held our token; nothing when
+ *      an operation before it in this call found the lock holding our
+ *      token and kept it), check the entry is ours, and, with a
+ *      message_key, read the completion marker and take the claim key
+ *      (SET NX PX, value the entry ID). One atomic step, so "after taking
+ *      the lock, immediately before the handler" (SG-IN-009) holds
+ *      exactly. Already sent and
  *      duplicate entries are acknowledged here; an entry whose claim key
  *      holds its own ID is dead-lettered as send_state_unknown, its fields
  *      read from the stream, and acknowledged. A busy lock changes
@@ -325,10 +329,10 @@ static const char step_lua_begin[] =
     "      end\n"
     "      wait_for(lock)\n"
     "    elseif lock and held[lock] ~= token then\n"
-    "      local cur = redis.call('GET', lock)\n"
+    "      local cur = redis.call('SET', lock, token, 'NX', 'PX', lock_ttl,"
+    " 'GET')\n"
     "      if cur == token then redis.call('PEXPIRE', lock, lock_ttl)\n"
-    "      elseif cur then code = 1; wait_for(lock)\n"
-    "      else redis.call('SET', lock, token, 'PX', lock_ttl) end\n"
+    "      elseif cur then code = 1; wait_for(lock) end\n"
     "    end\n"
     "    if code == 0 then\n"
     "      local p = pending(id)\n"
@@ -418,7 +422,7 @@ static const char step_lua_end[] =
     "      end\n"
     "      if lock and code ~= 6 and p and p[2] == me then\n"
     "        if flag(flags, 4) then\n"
-    "          if release(lock, token) then wake(lock) end\n"
+    "          redis.call('DEL', lock); wake(lock)\n"
     "          held[lock] = nil\n"
     "        else held[lock] = token end\n"
     "      elseif lock and flag(flags, 4) and release(lock, token) then\n"
