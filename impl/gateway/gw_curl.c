@@ -14,8 +14,9 @@
  * their easy handle and their body and response buffers; a handle that
  * last POSTed to the same URL keeps its options and only gets the new
  * body (any other use resets it first, curl_easy_reset). Watched sockets
- * keep their event in place. A call in the steady state allocates next
- * to nothing here. Work libcurl would repeat for every transfer is done
+ * keep their event in place, idle connections' sockets too (on_socket()),
+ * so a call on a kept connection changes nothing in epoll. A call in the
+ * steady state allocates next to nothing here. Work libcurl would repeat for every transfer is done
  * once: the URL is parsed once per pooled handle (CURLOPT_CURLU), and
  * the environment is searched for a proxy once (CURLOPT_PROXY "" when
  * it names none).
@@ -34,6 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -45,6 +49,8 @@ typedef struct sock {
     gw_curl *c;
     curl_socket_t fd;
     int armed;                  /* ev is added */
+    int owned;                  /* opened and closed through us */
+    int parked;                 /* owned, and libcurl watches it no more */
     struct event ev;
 } sock;
 
@@ -78,6 +84,8 @@ struct gw_curl {
     sock *socks;
     sock *spare;                /* freed sock records, for reuse */
     size_t nspare;
+    sock **owned;               /* owned sockets by descriptor */
+    size_t nowned;              /* owned's length */
     size_t pending;
     long max_conns;
     uint64_t requests;
@@ -240,13 +248,25 @@ static void req_release(gw_curl_req *r)
 
 static void on_event(evutil_socket_t fd, short what, void *arg)
 {
-    gw_curl *c = arg;
+    sock *s = arg;
+    gw_curl *c = s->c;
     int running = 0, flags = 0;
 
+    if (s->parked) {
+        /*
+         * An idle connection became readable: the server closed it (or
+         * sent something unasked). libcurl finds that out when it next
+         * takes the connection; until then we stop watching it.
+         */
+        event_del(&s->ev);
+        s->armed = 0;
+        return;
+    }
     if (what & EV_READ)
         flags |= CURL_CSELECT_IN;
     if (what & EV_WRITE)
         flags |= CURL_CSELECT_OUT;
+    /* May free s: nothing of it is used after this. */
     api.multi_socket_action(c->multi, fd, flags, &running);
     check_done(c);
 }
@@ -262,6 +282,29 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     check_done(c);
 }
 
+/* A record for fd, linked into c->socks; NULL when out of memory. */
+static sock *sock_new(gw_curl *c, curl_socket_t fd)
+{
+    sock *s = c->spare;
+
+    if (s != NULL) {
+        c->spare = s->next;
+        c->nspare--;
+        memset(s, 0, sizeof *s);
+    } else {
+        s = calloc(1, sizeof *s);
+        if (s == NULL)
+            return NULL;
+    }
+    s->c = c;
+    s->fd = fd;
+    s->next = c->socks;
+    if (c->socks != NULL)
+        c->socks->prev = s;
+    c->socks = s;
+    return s;
+}
+
 static void sock_free(sock *s)
 {
     gw_curl *c = s->c;
@@ -269,6 +312,8 @@ static void sock_free(sock *s)
     if (s->armed)
         event_del(&s->ev);
     s->armed = 0;
+    if (s->owned && (size_t)s->fd < c->nowned)
+        c->owned[s->fd] = NULL;
     if (s->prev != NULL)
         s->prev->next = s->next;
     else
@@ -284,6 +329,74 @@ static void sock_free(sock *s)
     }
 }
 
+static sock *owned_sock(const gw_curl *c, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < c->nowned ? c->owned[fd] : NULL;
+}
+
+/*
+ * libcurl opens every connection's socket through here
+ * (CURLOPT_OPENSOCKETFUNCTION) and closes it through on_close_socket(),
+ * so we know when a descriptor stops being that socket. That is what
+ * lets an idle connection keep its event (below).
+ */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *addr)
+{
+    gw_curl *c = clientp;
+    curl_socket_t fd;
+    sock *s;
+
+    (void)purpose;
+    fd = socket(addr->family, addr->socktype, addr->protocol);
+    if (fd == CURL_SOCKET_BAD)
+        return fd;
+    if ((size_t)fd >= c->nowned) {
+        size_t n = c->nowned != 0 ? c->nowned : 64;
+        sock **p;
+
+        while (n <= (size_t)fd)
+            n *= 2;
+        p = realloc(c->owned, n * sizeof *p);
+        if (p == NULL) {
+            close(fd);
+            return CURL_SOCKET_BAD;
+        }
+        memset(p + c->nowned, 0, (n - c->nowned) * sizeof *p);
+        c->owned = p;
+        c->nowned = n;
+    }
+    s = sock_new(c, fd);
+    if (s == NULL) {
+        close(fd);
+        return CURL_SOCKET_BAD;
+    }
+    s->owned = 1;
+    s->parked = 1;              /* not watched for libcurl yet */
+    c->owned[fd] = s;
+    return fd;
+}
+
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+    sock *s = owned_sock(clientp, fd);
+
+    if (s != NULL)
+        sock_free(s);           /* its event goes before the descriptor */
+    return close(fd);
+}
+
+/*
+ * libcurl says which sockets to watch for what. A connection that goes
+ * back to the cache after its transfer is "removed", and watched again
+ * when the next transfer takes it, nearly always for reading as before:
+ * deleting and adding its event each time was two epoll_ctl calls per
+ * webhook call. So an owned socket's read event stays in place while it
+ * is idle ("parked"); if it fires then, the event goes (on_event), and
+ * on_close_socket() removes it before the descriptor is closed. Other
+ * sockets libcurl may announce (its resolver's) are closed without
+ * telling us, so their events go as soon as libcurl removes them.
+ */
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
                      void *socketp)
 {
@@ -292,32 +405,31 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
     short kind;
 
     (void)easy;
+    if (s == NULL)
+        s = owned_sock(c, fd);
     if (what == CURL_POLL_REMOVE) {
-        if (s != NULL) {
-            api.multi_assign(c->multi, fd, NULL);
+        if (s == NULL)
+            return 0;
+        api.multi_assign(c->multi, fd, NULL);
+        if (!s->owned) {
             sock_free(s);
+        } else {
+            s->parked = 1;
+            if (s->armed && (event_get_events(&s->ev) & EV_WRITE)) {
+                event_del(&s->ev);  /* would fire at once, and again */
+                s->armed = 0;
+            }
         }
         return 0;
     }
     if (s == NULL) {
-        if (c->spare != NULL) {
-            s = c->spare;
-            c->spare = s->next;
-            c->nspare--;
-            memset(s, 0, sizeof *s);
-        } else {
-            s = calloc(1, sizeof *s);
-            if (s == NULL)
-                return -1;
-        }
-        s->c = c;
-        s->fd = fd;
-        s->next = c->socks;
-        if (c->socks != NULL)
-            c->socks->prev = s;
-        c->socks = s;
-        api.multi_assign(c->multi, fd, s);
+        s = sock_new(c, fd);
+        if (s == NULL)
+            return -1;
     }
+    if (socketp == NULL)
+        api.multi_assign(c->multi, fd, s);
+    s->parked = 0;
     kind = EV_PERSIST;
     if (what & CURL_POLL_IN)
         kind |= EV_READ;
@@ -329,7 +441,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
         event_del(&s->ev);
         s->armed = 0;
     }
-    if (event_assign(&s->ev, c->base, fd, kind, on_event, c) != 0 ||
+    if (event_assign(&s->ev, c->base, fd, kind, on_event, s) != 0 ||
         event_add(&s->ev, NULL) != 0)
         return -1;
     s->armed = 1;
@@ -546,6 +658,7 @@ void gw_curl_free(gw_curl *c)
         c->spare = s->next;
         free(s);
     }
+    free(c->owned);
     if (c->json_headers != NULL)
         api.slist_free_all(c->json_headers);
     event_free(c->timer);
@@ -655,6 +768,10 @@ int gw_curl_request(gw_curl *c, const char *method, const char *url,
         api.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
         api.easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
         api.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        api.easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+        api.easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
+        api.easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+        api.easy_setopt(e, CURLOPT_CLOSESOCKETDATA, c);
         if (c->no_proxy)
             api.easy_setopt(e, CURLOPT_PROXY, "");
         if (is_post) {

@@ -13,6 +13,11 @@
  * query still reach the server as written, a handle given another URL
  * goes there, a URL libcurl rejects fails in the callback, and a proxy
  * named in the environment is still used.
+ *
+ * An idle connection keeps its read event (no epoll_ctl per call): when
+ * the server closes it, the loop does not spin on it, and the next call
+ * opens a new connection; a URL whose host needs the resolver (whose
+ * own sockets libcurl closes without telling us) works alongside.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -26,8 +31,10 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -342,6 +349,115 @@ static void test_gw_curl_proxy_from_the_environment_is_used(void **state)
     assert_string_equal(w->s.last_uri, "http://webhook.invalid/hook");
 }
 
+/* The server closes every connection it has. */
+static void server_close_all(server *s)
+{
+    struct evhttp_connection *live[MAX_LIVE];
+    int i, n = s->nlive;
+
+    memcpy(live, s->live, sizeof live);
+    s->nlive = 0;
+    for (i = 0; i < n; i++)
+        evhttp_connection_free(live[i]);
+}
+
+static void on_flag(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    *(int *)arg = 1;
+}
+
+/* Loop passes in the next ms milliseconds: a handful, unless it spins. */
+static int loop_passes(struct event_base *base, int ms)
+{
+    struct timeval tv;
+    struct event *t;
+    int fired = 0, n = 0;
+
+    t = evtimer_new(base, on_flag, &fired);
+    assert_non_null(t);
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    evtimer_add(t, &tv);
+    while (!fired && n < 100000) {
+        event_base_loop(base, EVLOOP_ONCE);
+        n++;
+    }
+    event_free(t);
+    return n;
+}
+
+static void test_gw_curl_idle_connection_closed_by_server(void **state)
+{
+    world *w = *state;
+    int round, i, accepted0;
+    uint64_t conns0;
+
+    for (round = 0; round < 3; round++) {
+        reset_counts(w);
+        for (i = 0; i < 8; i++)
+            post(w, "/hook");
+        wait_all(w);
+        assert_int_equal(w->ok, 8);
+        accepted0 = w->s.accepted;
+        conns0 = gw_curl_connections(w->c);
+        /*
+         * Every idle connection now reads as closed. Its event fires
+         * once and goes; a level-triggered event left in place would
+         * wake the loop without end.
+         */
+        server_close_all(&w->s);
+        assert_true(loop_passes(w->s.base, 200) < 50);
+        /* libcurl finds them dead and opens new ones. */
+        for (i = 0; i < 8; i++)
+            post(w, "/hook");
+        wait_all(w);
+        assert_int_equal(w->ok, 16);
+        assert_true(w->s.accepted - accepted0 >= 1);
+        assert_int_equal((int)(gw_curl_connections(w->c) - conns0),
+                         w->s.accepted - accepted0);
+    }
+}
+
+static void test_gw_curl_resolved_host_name(void **state)
+{
+    world *w = *state;
+    struct addrinfo hints, *ai = NULL;
+    char host[256], url[512];
+    int i, local = 0;
+
+    /*
+     * A name for 127.0.0.1 other than "localhost" (which libcurl answers
+     * itself) goes through libcurl's resolver: the host's own name when
+     * it resolves there, as /etc/hosts often has it.
+     */
+    if (gethostname(host, sizeof host) != 0)
+        skip();
+    host[sizeof host - 1] = '\0';
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai != NULL)
+        local = ((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr ==
+                htonl(INADDR_LOOPBACK);
+    if (ai != NULL)
+        freeaddrinfo(ai);
+    if (!local)
+        skip();
+    snprintf(url, sizeof url, "http://%s:%d/named", host, w->s.port);
+    reset_counts(w);
+    for (i = 0; i < 6; i++) {
+        assert_int_equal(gw_curl_request(w->c, "POST", url, "{}", 2, 10000,
+                                         on_done, w, NULL), 0);
+        post(w, "/hook");
+        wait_all(w);
+        if (i == 2)
+            server_close_all(&w->s);
+    }
+    assert_int_equal(w->ok, 12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +468,8 @@ int main(void)
         cmocka_unit_test(test_gw_curl_url_path_and_query_reach_the_server),
         cmocka_unit_test(test_gw_curl_rejected_url_fails_in_the_callback),
         cmocka_unit_test(test_gw_curl_proxy_from_the_environment_is_used),
+        cmocka_unit_test(test_gw_curl_idle_connection_closed_by_server),
+        cmocka_unit_test(test_gw_curl_resolved_host_name),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
