@@ -6,7 +6,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
+#include "llm_request.h"
 #include "llm_script.h"
 #include "mock_server.h"
 
@@ -63,89 +63,6 @@ static void reply_error(mock_server *s, struct evhttp_request *req,
 {
     mock_reply_json(req, status, error_object(status, message, code));
     mock_record_finish(s, seq, status);
-}
-
-/* Whitespace-separated words: a stand-in for tokens in `usage`. */
-static long count_words(const char *s)
-{
-    long n = 0;
-    bool in = false;
-
-    for (; s != NULL && *s != '\0'; s++) {
-        bool sp = isspace((unsigned char)*s) != 0;
-
-        if (!sp && !in) {
-            n++;
-        }
-        in = !sp;
-    }
-    return n;
-}
-
-/* The text of a message's content: a string, or the "text" of the parts
- * of an array, joined with newlines. Heap string, "" when none. */
-static char *content_text(const cJSON *content)
-{
-    const cJSON *part;
-    size_t total = 1;
-    char *out;
-
-    if (cJSON_IsString(content)) {
-        return strdup(content->valuestring);
-    }
-    if (cJSON_IsArray(content)) {
-        cJSON_ArrayForEach(part, content) {
-            const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
-
-            if (cJSON_IsString(t)) {
-                total += strlen(t->valuestring) + 1;
-            }
-        }
-    }
-    out = malloc(total);
-    if (out == NULL) {
-        return NULL;
-    }
-    out[0] = '\0';
-    if (cJSON_IsArray(content)) {
-        size_t at = 0;
-
-        cJSON_ArrayForEach(part, content) {
-            const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
-
-            if (cJSON_IsString(t)) {
-                size_t n = strlen(t->valuestring);
-
-                if (at > 0) {
-                    out[at++] = '\n';
-                }
-                memcpy(out + at, t->valuestring, n);
-                at += n;
-                out[at] = '\0';
-            }
-        }
-    }
-    return out;
-}
-
-static char *last_user_text(const cJSON *messages, long *prompt_words)
-{
-    const cJSON *m;
-    const cJSON *last = NULL;
-
-    *prompt_words = 0;
-    cJSON_ArrayForEach(m, messages) {
-        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
-
-        if (cJSON_IsString(content)) {
-            *prompt_words += count_words(content->valuestring);
-        }
-        if (cJSON_IsString(role) && strcmp(role->valuestring, "user") == 0) {
-            last = content;
-        }
-    }
-    return content_text(last);
 }
 
 /* A growing heap string for the answers. Written straight rather than
@@ -243,7 +160,7 @@ static char *completion_body(uint64_t seq, const char *model,
                              long prompt_words)
 {
     text_buf b = { NULL, 0, 0, false };
-    long words = count_words(reply);
+    long words = llm_count_words(reply);
     bool tools = rule != NULL && rule->n_tool_calls > 0;
 
     TB_LIT(&b, "{\"id\":\"chatcmpl-mock-");
@@ -279,7 +196,7 @@ static char *completion_body(uint64_t seq, const char *model,
             TB_LIT(&b, ",\"arguments\":");
             tb_str(&b, rule->tool_calls[i].arguments);
             TB_LIT(&b, "}}");
-            words += count_words(rule->tool_calls[i].arguments);
+            words += llm_count_words(rule->tool_calls[i].arguments);
         }
         TB_LIT(&b, "]},\"finish_reason\":\"tool_calls\"}]");
     } else {
@@ -331,24 +248,24 @@ static void handle_chat(mock_server *s, llm_mock *m,
         evhttp_request_get_input_headers(req), "Authorization");
     size_t len = 0;
     char *raw = mock_body(req, &len);
-    cJSON *body = raw != NULL ? cJSON_ParseWithLength(raw, len) : NULL;
-    const cJSON *messages;
-    const cJSON *model_item;
-    const char *model;
+    llm_request in;
     llm_rule *rule;
-    char *text = NULL;
     char *answer = NULL;
-    long prompt_words = 0;
     long delay;
     uint64_t seq;
     int status = 200;
+    int rc;
 
-    if (rec == NULL) {
+    if (rec == NULL || raw == NULL) {
+        free(rec);
         free(raw);
-        cJSON_Delete(body);
         mock_reply_json(req, 500, error_object(500, "out of memory", NULL));
         return;
     }
+    /* Read before the record takes the bytes: the journal may drop a
+     * record, never while its request is being answered, but reading
+     * first needs no such argument. */
+    rc = llm_request_read(&in, raw, len);
     seq = rec->seq;
     rec->path = strdup(path);
     rec->authorization = auth != NULL ? strdup(auth) : NULL;
@@ -374,25 +291,21 @@ static void handle_chat(mock_server *s, llm_mock *m,
             goto out;
         }
     }
-    if (body == NULL) {
+    if (rc != 0) {
+        reply_error(s, req, seq, 500, "out of memory", NULL);
+        goto out;
+    }
+    if (in.status == LLM_REQUEST_NOT_JSON) {
         reply_error(s, req, seq, 400, "request body is not valid JSON",
                     NULL);
         goto out;
     }
-    messages = cJSON_GetObjectItemCaseSensitive(body, "messages");
-    if (!cJSON_IsArray(messages)) {
+    if (in.status == LLM_REQUEST_NO_MESSAGES) {
         reply_error(s, req, seq, 400, "field 'messages' is required and "
                     "must be an array", NULL);
         goto out;
     }
-    model_item = cJSON_GetObjectItemCaseSensitive(body, "model");
-    model = cJSON_IsString(model_item) ? model_item->valuestring : NULL;
-    text = last_user_text(messages, &prompt_words);
-    if (text == NULL) {
-        reply_error(s, req, seq, 500, "out of memory", NULL);
-        goto out;
-    }
-    rule = llm_script_match(&m->script, text);
+    rule = llm_script_match(&m->script, in.text);
     if (rule != NULL) {
         status = rule->status;
     }
@@ -401,15 +314,16 @@ static void handle_chat(mock_server *s, llm_mock *m,
 
         answer = error_body(status, msg != NULL ? msg : default_error(status));
     } else if (rule != NULL && rule->reply != NULL) {
-        answer = completion_body(seq, model, rule->reply, rule,
-                                 prompt_words);
+        answer = completion_body(seq, in.model, rule->reply, rule,
+                                 in.prompt_words);
     } else {
-        size_t n = strlen(text) + 7;
+        size_t n = strlen(in.text) + 7;
         char *echo = malloc(n);
 
         if (echo != NULL) {
-            snprintf(echo, n, "echo: %s", text);
-            answer = completion_body(seq, model, echo, rule, prompt_words);
+            snprintf(echo, n, "echo: %s", in.text);
+            answer = completion_body(seq, in.model, echo, rule,
+                                     in.prompt_words);
             free(echo);
         }
     }
@@ -429,8 +343,7 @@ static void handle_chat(mock_server *s, llm_mock *m,
     mock_reply_later(s, req, status, answer, status == 429, seq, delay,
                      busy_body);
 out:
-    free(text);
-    cJSON_Delete(body);
+    llm_request_destroy(&in);
 }
 
 /* ---- /_mock/script ---------------------------------------------------- */
