@@ -2411,7 +2411,12 @@ int sg_consumer_start(sg_consumer *e)
     e->started = 1;
     arm(e->renew_ev, (uint64_t)(e->lock_ttl_ms / 3 > 0 ? e->lock_ttl_ms / 3
                                                         : 1));
-    touch = (uint64_t)e->k.autoclaim_min_idle_ms / 4;
+    /*
+     * Held for half the min-idle, reset within another eighth: a sweep
+     * elsewhere then has three eighths of the min-idle of slack for a
+     * late loop or a slow round trip.
+     */
+    touch = (uint64_t)e->k.autoclaim_min_idle_ms / 8;
     arm(e->touch_ev, touch > 0 ? touch : 1);
     arm(e->claim_ev, (uint64_t)e->k.autoclaim_interval_ms);
     sg_logf(e->log, SG_LOG_INFO, "consumer %s: reading %s through group %s",
