@@ -512,17 +512,25 @@ static size_t decode(const span *sp, char *out)
 
 /* llm_count_words() of the decoded string of sp, without decoding it: a
  * byte above 0x7f, and an escape that decodes to one, is no space in the
- * C locale. */
+ * C locale, where the spaces are ' ' and '\t' to '\r'. Plain bytes are
+ * looked at in place; only escapes go through next_char(). */
 static long span_words(const span *sp)
 {
     const char *p = sp->p;
-    unsigned long cp;
+    const char *end = sp->p + sp->n;
     long n = 0;
     bool in = false;
 
-    while (next_char(&p, sp->p + sp->n + 1, &cp) > 0) {
-        bool space = cp < 0x80 && isspace((int)cp) != 0;
+    while (p < end) {
+        unsigned long cp = (unsigned char)*p;
+        bool space;
 
+        if (cp == '\\') {
+            (void)next_char(&p, end + 1, &cp);
+        } else {
+            p++;
+        }
+        space = cp == ' ' || (cp >= '\t' && cp <= '\r');
         if (!space && !in) {
             n++;
         }
