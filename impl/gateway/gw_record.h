@@ -26,7 +26,10 @@ typedef enum gw_rec_kind {
     GW_REC_BUTTONS
 } gw_rec_kind;
 
-/* One recorded message. Strings are NUL-terminated copies. */
+/*
+ * One recorded message. Strings are NUL-terminated copies, kept in the
+ * message's own allocation (reactions apart).
+ */
 typedef struct gw_rec_msg {
     uint64_t seq;                 /* from 1, increasing across the whole
                                      record (not reused by a channel made
