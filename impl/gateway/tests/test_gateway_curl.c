@@ -59,6 +59,8 @@ typedef struct server {
     int posts_with_body;        /* POSTs whose body was "{...}" JSON */
     int gets_with_body;         /* GETs carrying a body or JSON type */
     char last_uri[256];         /* the request target of the last request */
+    int expects;                /* requests with an Expect header */
+    size_t last_len;            /* the last request's body length */
 } server;
 
 typedef struct world {
@@ -102,6 +104,10 @@ static void on_request(struct evhttp_request *req, void *ud)
     s->requests++;
     snprintf(s->last_uri, sizeof s->last_uri, "%s",
              evhttp_request_get_uri(req));
+    s->last_len = evbuffer_get_length(in);
+    if (evhttp_find_header(evhttp_request_get_input_headers(req),
+                           "Expect") != NULL)
+        s->expects++;
     if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
         if (evbuffer_get_length(in) == 2 && type != NULL &&
             strcmp(type, "application/json") == 0)
@@ -349,6 +355,32 @@ static void test_gw_curl_proxy_from_the_environment_is_used(void **state)
     assert_string_equal(w->s.last_uri, "http://webhook.invalid/hook");
 }
 
+static void test_gw_curl_no_expect_header_small_or_big(void **state)
+{
+    world *w = *state;
+    static const size_t sizes[] = { 2, 1024, 1025, 2 * 1024 * 1024 + 1 };
+    char url[128];
+    char *body;
+    size_t i;
+
+    /* Bodies at and around both thresholds libcurl has used. */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/big", w->s.port);
+    body = malloc(sizes[3]);
+    assert_non_null(body);
+    memset(body, 'x', sizes[3]);
+    w->s.expects = 0;
+    for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        reset_counts(w);
+        assert_int_equal(gw_curl_request(w->c, "POST", url, body, sizes[i],
+                                         10000, on_done, w, NULL), 0);
+        wait_all(w);
+        assert_int_equal(w->last_status, 200);
+        assert_int_equal(w->s.last_len, sizes[i]);
+    }
+    free(body);
+    assert_int_equal(w->s.expects, 0);
+}
+
 /* The server closes every connection it has. */
 static void server_close_all(server *s)
 {
@@ -468,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_gw_curl_url_path_and_query_reach_the_server),
         cmocka_unit_test(test_gw_curl_rejected_url_fails_in_the_callback),
         cmocka_unit_test(test_gw_curl_proxy_from_the_environment_is_used),
+        cmocka_unit_test(test_gw_curl_no_expect_header_small_or_big),
         cmocka_unit_test(test_gw_curl_idle_connection_closed_by_server),
         cmocka_unit_test(test_gw_curl_resolved_host_name),
     };
