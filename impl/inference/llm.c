@@ -889,6 +889,7 @@ int sgi_llm_start(sgi_llm *llm, const sgi_llm_request *rq, sgi_llm_fn *fn,
 {
     sgi_llm_call *call;
     handle *h;
+    size_t n;
 
     if (out != NULL)
         *out = NULL;
@@ -903,8 +904,11 @@ int sgi_llm_start(sgi_llm *llm, const sgi_llm_request *rq, sgi_llm_fn *fn,
     call->timeout_ms = rq->timeout_ms > 0 ? rq->timeout_ms : 60000;
     call->max_retries = rq->max_retries > 0 ? rq->max_retries : 0;
     call->started = now_s();
-    snprintf(call->log_id, sizeof call->log_id, "%s",
-             rq->log_id != NULL ? rq->log_id : "-");
+    n = strlen(rq->log_id != NULL ? rq->log_id : "-");
+    if (n >= sizeof call->log_id)
+        n = sizeof call->log_id - 1;
+    memcpy(call->log_id, rq->log_id != NULL ? rq->log_id : "-", n);
+    call->log_id[n] = '\0';
     call->body = dup_n(rq->body, rq->body_len);
     call->body_len = rq->body_len;
     if (llm->nidle > 0) {

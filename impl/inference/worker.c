@@ -175,6 +175,51 @@ struct task {
 
 /* ---- small things ------------------------------------------------------- */
 
+/*
+ * v in decimal at out (room for 21 bytes), NUL-terminated; its length.
+ * For the numbers and names of every message: snprintf() was a visible
+ * part of a message's cost.
+ */
+static size_t fmt_ll(char *out, long long v)
+{
+    char tmp[24];
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v
+                                 : (unsigned long long)v;
+    size_t n = 0, i = 0;
+
+    do {
+        tmp[n++] = (char)('0' + (int)(u % 10));
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        out[i++] = '-';
+    while (n > 0)
+        out[i++] = tmp[--n];
+    out[i] = '\0';
+    return i;
+}
+
+/* The strings parts[0..n) joined into out (cap bytes), NUL-terminated;
+   0, or -1 when they do not fit (out is then cut, as snprintf() cuts). */
+static int join(char *out, size_t cap, const char *const *parts, size_t n)
+{
+    size_t at = 0, i;
+
+    for (i = 0; i < n; i++) {
+        size_t len = strlen(parts[i]);
+
+        if (len >= cap - at) {
+            memcpy(out + at, parts[i], cap - at - 1);
+            out[cap - 1] = '\0';
+            return -1;
+        }
+        memcpy(out + at, parts[i], len);
+        at += len;
+    }
+    out[at] = '\0';
+    return 0;
+}
+
 static char *dup_str(sg_str s)
 {
     char *p = malloc(s.len + 1);
@@ -414,8 +459,8 @@ static int history_append(task *t, const char *const *recs,
         free(alen);
         return -1;
     }
-    snprintf(max, sizeof max, "%d", t->history_max);
-    snprintf(ttl, sizeof ttl, "%lld", w->cfg.history_ttl_ms);
+    fmt_ll(max, t->history_max);
+    fmt_ll(ttl, w->cfg.history_ttl_ms);
     args[0] = t->key;
     alen[0] = strlen(t->key);
     args[1] = max;
@@ -701,7 +746,7 @@ static int send_reply(task *t, char *why, size_t whycap)
     char maxlen[24], ts[32], max[24], ttl[24];
     const char **recs = NULL, **args = NULL;
     size_t *lens = NULL, *alen = NULL, n = 0, i;
-    const char *keys[3];
+    const char *keys[3], *parts[3];
     long long cap = w->knobs.stream_maxlen;
     struct timespec now;
     int rc = -1;
@@ -709,11 +754,13 @@ static int send_reply(task *t, char *why, size_t whycap)
     sg_buf_init(&msg, NULL);
     sg_buf_init(&stop, NULL);
     sg_buf_init(&rec, NULL);
-    snprintf(why, whycap, "the reply cannot be published: out of memory");
     /* message_key: one per inbound entry, so that a redelivered entry's
        second reply is a duplicate the gateway drops (SG-OUTENV-006,
        SG-OUT-010). */
-    snprintf(key, sizeof key, "%s:reply:%s", w->ns, t->entry_id);
+    parts[0] = w->ns;
+    parts[1] = ":reply:";
+    parts[2] = t->entry_id;
+    (void)join(key, sizeof key, parts, 3);
     sg_envelope_init(&env, SG_KIND_OUTBOUND);
     env.u.out.type = SG_OUT_MESSAGE;
     env.u.out.text.ptr = t->reply;
@@ -743,11 +790,11 @@ static int send_reply(task *t, char *why, size_t whycap)
                            content, SG_STR(""), (double)time(NULL)) != 0 ||
         records_to_save(t, (const char *)rec.data, rec.len, &recs, &lens,
                         &n) != 0)
-        goto out;
+        goto oom;
     args = malloc((n + 13) * sizeof *args);
     alen = malloc((n + 13) * sizeof *alen);
     if (args == NULL || alen == NULL)
-        goto out;
+        goto oom;
     if (sg_name_join(stream, sizeof stream, w->topo.outbound_stream_prefix,
                      t->platform, strlen(t->platform)) < 0) {
         snprintf(why, whycap, "the reply cannot be published: platform "
@@ -755,14 +802,18 @@ static int send_reply(task *t, char *why, size_t whycap)
         goto out;
     }
     /* SG-FRAME-009: never below the floor. */
-    snprintf(maxlen, sizeof maxlen, "%lld",
-             cap < SG_STREAM_MAXLEN_MIN ? (long long)SG_STREAM_MAXLEN_MIN
-                                        : cap);
+    fmt_ll(maxlen, cap < SG_STREAM_MAXLEN_MIN
+                       ? (long long)SG_STREAM_MAXLEN_MIN : cap);
     clock_gettime(CLOCK_REALTIME, &now);
-    snprintf(ts, sizeof ts, "%lld.%03ld", (long long)now.tv_sec,
-             now.tv_nsec / 1000000L);
-    snprintf(max, sizeof max, "%d", t->history_max);
-    snprintf(ttl, sizeof ttl, "%lld", w->cfg.history_ttl_ms);
+    /* "%lld.%03ld" of the seconds and milliseconds. */
+    i = fmt_ll(ts, (long long)now.tv_sec);
+    ts[i] = '.';
+    ts[i + 1] = (char)('0' + (int)(now.tv_nsec / 100000000L % 10));
+    ts[i + 2] = (char)('0' + (int)(now.tv_nsec / 10000000L % 10));
+    ts[i + 3] = (char)('0' + (int)(now.tv_nsec / 1000000L % 10));
+    ts[i + 4] = '\0';
+    fmt_ll(max, t->history_max);
+    fmt_ll(ttl, w->cfg.history_ttl_ms);
     keys[0] = stream;
     keys[1] = t->key;
     keys[2] = w->topo.inbound_stream;
@@ -797,6 +848,9 @@ static int send_reply(task *t, char *why, size_t whycap)
     }
     t->busy++;
     rc = 0;
+    goto out;
+oom:
+    snprintf(why, whycap, "the reply cannot be published: out of memory");
 out:
     free(args);
     free(alen);
@@ -877,8 +931,10 @@ static void proceed_with(task *t, const char *const *recs,
     blen = strlen(w->cfg.base_url);
     while (blen > 0 && w->cfg.base_url[blen - 1] == '/')
         blen--;
-    snprintf(url, sizeof url, "%.*s/chat/completions", (int)blen,
-             w->cfg.base_url);
+    if (blen > SGI_URL_MAX)
+        blen = SGI_URL_MAX;
+    memcpy(url, w->cfg.base_url, blen);
+    memcpy(url + blen, "/chat/completions", sizeof "/chat/completions");
     memset(&rq, 0, sizeof rq);
     rq.url = url;
     rq.api_key = w->cfg.api_key;
@@ -1145,7 +1201,7 @@ static void on_message(void *ud, sg_job *job, const sg_envelope *env)
     const sg_inbound *in = &env->u.in;
     struct timespec now;
     char start[24];
-    const char *argv[4];
+    const char *argv[4], *parts[5];
     size_t klen;
     task *t;
     sg_str trace;
@@ -1164,7 +1220,8 @@ static void on_message(void *ud, sg_job *job, const sg_envelope *env)
     if (w->tasks != NULL)
         w->tasks->prev = t;
     w->tasks = t;
-    snprintf(t->entry_id, sizeof t->entry_id, "%s", sg_job_id(job));
+    parts[0] = sg_job_id(job);
+    (void)join(t->entry_id, sizeof t->entry_id, parts, 1);
 
     /* Rebuilt field by field, as the Python worker does (SG-INENV-003). */
     clock_gettime(CLOCK_REALTIME, &now);
@@ -1192,8 +1249,12 @@ static void on_message(void *ud, sg_job *job, const sg_envelope *env)
         task_abort(t, "out of memory");
         return;
     }
-    snprintf(t->key, klen, "%s:%s:%s", w->history_prefix, t->platform,
-             t->channel);
+    parts[0] = w->history_prefix;
+    parts[1] = ":";
+    parts[2] = t->platform;
+    parts[3] = ":";
+    parts[4] = t->channel;
+    (void)join(t->key, klen, parts, 5);
 
     if (!t->msg.is_addressed) {
         /* Passive (SG-IN-007): recorded, never answered. */
@@ -1201,7 +1262,8 @@ static void on_message(void *ud, sg_job *job, const sg_envelope *env)
             task_abort(t, "history not written: connection down");
         return;
     }
-    snprintf(start, sizeof start, "-%d", t->history_max);
+    start[0] = '-';
+    fmt_ll(start + 1, t->history_max);
     argv[0] = "LRANGE";
     argv[1] = t->key;
     argv[2] = start;
