@@ -70,6 +70,8 @@ typedef struct world {
     int ok;
     long last_status;
     int last_error;             /* the last call ended with an error */
+    size_t last_len;            /* the last answer's length ... */
+    int last_intact;            /* ... and whether it is the digits */
 } world;
 
 static void on_conn_close(struct evhttp_connection *evcon, void *ud)
@@ -117,6 +119,16 @@ static void on_request(struct evhttp_request *req, void *ud)
     }
     if (strcmp(evhttp_request_get_uri(req), "/fail") == 0)
         status = 500;
+    if (strncmp(evhttp_request_get_uri(req), "/answer/", 8) == 0) {
+        /* An answer of the size the path names, in '0'..'9' repeated. */
+        struct evbuffer *out = evhttp_request_get_output_buffer(req);
+        long n = strtol(evhttp_request_get_uri(req) + 8, NULL, 10);
+
+        for (i = 0; i < n; i++)
+            evbuffer_add(out, &"0123456789"[i % 10], 1);
+        evhttp_send_reply(req, 200, "OK", NULL);
+        return;
+    }
     evbuffer_add_printf(evhttp_request_get_output_buffer(req),
                         "{\"ok\":true}");
     evhttp_send_reply(req, status, status == 200 ? "OK" : "Failed", NULL);
@@ -169,6 +181,10 @@ static void on_done(void *ud, const char *error, long status,
     w->done++;
     w->last_status = status;
     w->last_error = error != NULL;
+    w->last_len = len;
+    w->last_intact = body[len] == '\0';
+    for (size_t i = 0; i < len && w->last_intact; i++)
+        w->last_intact = body[i] == "0123456789"[i % 10];
     if (error == NULL && status == 200 && len == 11 &&
         strcmp(body, "{\"ok\":true}") == 0)
         w->ok++;
@@ -381,6 +397,32 @@ static void test_gw_curl_no_expect_header_small_or_big(void **state)
     assert_int_equal(w->s.expects, 0);
 }
 
+static void test_gw_curl_answers_read_whole_up_to_the_limit(void **state)
+{
+    world *w = *state;
+    static const long sizes[] = {
+        1, 1023, 1024, 1025, 40000, GW_CURL_MAX_RESPONSE,
+        GW_CURL_MAX_RESPONSE + 1, 3 * GW_CURL_MAX_RESPONSE,
+    };
+    char path[64];
+    size_t i;
+
+    /*
+     * libcurl reads through a 1 KiB buffer: bigger answers arrive over
+     * several reads and are joined, and cut at GW_CURL_MAX_RESPONSE.
+     */
+    for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        snprintf(path, sizeof path, "/answer/%ld", sizes[i]);
+        post(w, path);
+        wait_all(w);
+        assert_int_equal(w->last_status, 200);
+        assert_true(w->last_intact);
+        assert_int_equal(w->last_len, sizes[i] < GW_CURL_MAX_RESPONSE
+                                          ? (size_t)sizes[i]
+                                          : (size_t)GW_CURL_MAX_RESPONSE);
+    }
+}
+
 /* The server closes every connection it has. */
 static void server_close_all(server *s)
 {
@@ -501,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_gw_curl_rejected_url_fails_in_the_callback),
         cmocka_unit_test(test_gw_curl_proxy_from_the_environment_is_used),
         cmocka_unit_test(test_gw_curl_no_expect_header_small_or_big),
+        cmocka_unit_test(test_gw_curl_answers_read_whole_up_to_the_limit),
         cmocka_unit_test(test_gw_curl_idle_connection_closed_by_server),
         cmocka_unit_test(test_gw_curl_resolved_host_name),
     };
