@@ -10,8 +10,11 @@
  * bytes, non-empty, valid UTF-8, within SGI_LLM_REPLY_MAX_TEXT, and the
  * tools text exactly when tools_fallback is set; a refused body gives no
  * content and an error text that names a field (it starts with
- * "response", "choices" or "out of memory"). cJSON allocates through its
- * own hooks, not the capped allocator; LeakSanitizer watches those.
+ * "response", "choices" or "out of memory"). The reader's fast reading
+ * (reply_fast) and its tree reading (reply_tree) agree: a body the fast
+ * one reads gives the tree one the same content, tool calls and
+ * finish_reason. cJSON allocates through its own hooks, not the capped
+ * allocator; LeakSanitizer watches those.
  */
 #include "harness.h"
 
@@ -44,6 +47,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n > 0)
         memcpy(text, data + 1, n);
     text[n] = '\0';
+
+    /* The fast reading, where it answers, is the tree reading's. */
+    if (n <= (max_bytes != 0 ? max_bytes : SGI_LLM_REPLY_MAX_BYTES) &&
+        memchr(text, '\0', n) == NULL && reply_fast(text, n, &r)) {
+        sgi_llm_reply t;
+
+        if (reply_tree(text, n, max_bytes != 0 ? max_bytes
+                                               : SGI_LLM_REPLY_MAX_BYTES,
+                       &t, err, sizeof err) != 0)
+            fuzz_fail("fast reading accepted, tree reading refused: %s",
+                      err);
+        if (t.content_len != r.content_len ||
+            memcmp(t.content, r.content, r.content_len + 1) != 0 ||
+            t.tool_calls != r.tool_calls ||
+            t.tools_fallback != r.tools_fallback ||
+            strcmp(t.finish_reason, r.finish_reason) != 0)
+            fuzz_fail("fast and tree readings differ");
+        sgi_llm_reply_clear(&t);
+        sgi_llm_reply_clear(&r);
+    }
 
     rc = sgi_llm_reply_parse(text, n, max_bytes, &r, err, sizeof err);
     if (rc == 0) {

@@ -142,6 +142,54 @@ static void test_llm_reply_bounded(void **state)
     assert_non_null(strstr(err, "too_deep"));
 }
 
+static void expect_content(const char *text, const char *content,
+                           const char *finish)
+{
+    sgi_llm_reply r;
+    char err[256];
+
+    if (parse(text, &r, err, sizeof err) != 0)
+        fail_msg("%s: refused: %s", text, err);
+    assert_string_equal(r.content, content);
+    assert_int_equal(r.content_len, strlen(content));
+    assert_int_equal(r.tool_calls, 0);
+    assert_int_equal(r.tools_fallback, 0);
+    assert_string_equal(r.finish_reason, finish);
+    sgi_llm_reply_clear(&r);
+}
+
+/* The readings as cJSON gives them, on the usual answer (read without a
+   tree) and beside it: escapes, the first of repeated members, an
+   escaped key (compared decoded), a NUL escape, white space cJSON takes
+   and strict JSON does not, a number too long for cJSON. */
+static void test_llm_reply_read_as_cjson_reads(void **state)
+{
+    (void)state;
+    expect_content("{\"choices\":[{\"message\":{\"content\":"
+                   "\"a\\n\\\"b\\\"\\/\\u00e9\\ud83d\\ude00\"},"
+                   "\"finish_reason\":\"stop\"}]}",
+                   "a\n\"b\"/\xc3\xa9\xf0\x9f\x98\x80", "stop");
+    expect_content(" {\"choices\":[{\"message\":{\"content\":\"1\","
+                   "\"content\":\"2\",\"tool_calls\":null},"
+                   "\"finish_reason\":null},{\"message\":{}}],"
+                   "\"choices\":[],\"usage\":{\"n\":[1.5e3,-0,true,false,"
+                   "null,{}]}} \r\n", "1", "");
+    expect_content("{\"cho\\u0069ces\":[{\"message\":{\"content\":\"k\"}}]}",
+                   "k", "");
+    expect_content("{\"choices\":[{\"message\":{\"content\":\"a\\u0000b\"},"
+                   "\"finish_reason\":\"s\\u0074op\"}]}", "a", "stop");
+    expect_content("{\"choices\":[{\"message\":{\"content\":\"x\"},"
+                   "\"finish_reason\":\"0123456789012345678901234567890123"
+                   "\"}]}\x01", "x", "");
+    expect_content("{\"n\":1234567890123456789012345678901234567890,"
+                   "\"choices\":[{\"message\":{\"content\":\"y\"}}]}",
+                   "y", "");
+    expect_error("{\"choices\":[{\"message\":{\"content\":\"x\"}}]} x",
+                 "response: not usable JSON");
+    expect_error("{\"choices\":[{\"message\":{\"content\":\"\\udc00\"}}]}",
+                 "response: not usable JSON");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -149,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_llm_reply_tool_calls_without_content),
         cmocka_unit_test(test_llm_reply_malformed_names_field),
         cmocka_unit_test(test_llm_reply_bounded),
+        cmocka_unit_test(test_llm_reply_read_as_cjson_reads),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
