@@ -774,6 +774,24 @@ int gw_curl_request(gw_curl *c, const char *method, const char *url,
         if (r->used)
             api.easy_reset(e);
         r->used = 1;
+        if (api.easy_setopt(e, CURLOPT_BUFFERSIZE, RECV_BUFFER) != CURLE_OK) {
+            /*
+             * libcurl refuses a buffer size while the handle still holds
+             * a receive buffer (a transfer that failed early leaves it),
+             * and curl_easy_reset() has put the size back to 16 KiB
+             * without freeing that 1 KiB buffer: the next transfer would
+             * read 16 KiB into it. Such a handle is replaced.
+             */
+            CURL *fresh = api.easy_init();
+
+            if (fresh == NULL) {
+                req_destroy(r);
+                return -1;
+            }
+            api.easy_cleanup(e);
+            r->easy = e = fresh;
+            api.easy_setopt(e, CURLOPT_BUFFERSIZE, RECV_BUFFER);
+        }
         r->is_post = 0;
         req_parse_url(r, url);
         if (r->uh != NULL)
@@ -789,7 +807,6 @@ int gw_curl_request(gw_curl *c, const char *method, const char *url,
         api.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
         api.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
         api.easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-        api.easy_setopt(e, CURLOPT_BUFFERSIZE, RECV_BUFFER);
         api.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
         api.easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
         api.easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
