@@ -177,7 +177,15 @@ typedef struct handle {
     struct curl_slist *headers;
     char *url, *api_key;        /* set up for these; url NULL: not set up */
     int timeout_ms;
+    /* The buffers of the call's body and answer, kept with the handle
+       (up to BUF_KEEP_MAX bytes each) rather than allocated per call:
+       at a kilobyte or more, each allocation is one that makes malloc
+       sort its small free chunks first. */
+    char *body, *resp;
+    size_t body_cap, resp_cap;
 } handle;
+
+#define BUF_KEEP_MAX ((size_t)65536)
 
 struct sgi_llm {
     struct event_base *base;
@@ -200,7 +208,7 @@ struct sgi_llm_call {
     sgi_llm_call *prev, *next;
     handle *h;
     CURL *easy;                 /* h->easy */
-    char *body;
+    char *body;                 /* h->body */
     size_t body_len;
     char log_id[64];
     int timeout_ms;
@@ -209,7 +217,7 @@ struct sgi_llm_call {
     int in_multi;               /* the easy handle is added */
     struct event *retry;
     /* The current attempt. */
-    char *resp;
+    char *resp;                 /* h->resp's buffer while the call has h */
     size_t resp_len, resp_cap;
     int resp_over;
     long retry_after_ms;        /* -1: none given */
@@ -549,6 +557,8 @@ static void handle_free(handle *h)
     if (h->easy != NULL)
         curl_easy_cleanup(h->easy);
     handle_clear(h);
+    free(h->body);
+    free(h->resp);
     free(h);
 }
 
@@ -567,12 +577,28 @@ static void call_unlink_free(sgi_llm_call *call)
     llm->ncalls--;
     if (call->retry != NULL)
         event_free(call->retry);
-    if (call->h != NULL && llm->nidle < EASY_IDLE_MAX)
-        llm->idle[llm->nidle++] = call->h;
-    else
-        handle_free(call->h);
-    free(call->body);
-    free(call->resp);
+    if (call->h != NULL) {
+        handle *h = call->h;
+
+        /* The answer's buffer back to the handle (on_body may have
+           moved it); a large one goes. */
+        h->resp = call->resp;
+        h->resp_cap = call->resp_cap;
+        if (h->resp_cap > BUF_KEEP_MAX) {
+            free(h->resp);
+            h->resp = NULL;
+            h->resp_cap = 0;
+        }
+        if (h->body_cap > BUF_KEEP_MAX) {
+            free(h->body);
+            h->body = NULL;
+            h->body_cap = 0;
+        }
+        if (llm->nidle < EASY_IDLE_MAX)
+            llm->idle[llm->nidle++] = h;
+        else
+            handle_free(h);
+    }
     free(call);
 }
 
@@ -909,8 +935,6 @@ int sgi_llm_start(sgi_llm *llm, const sgi_llm_request *rq, sgi_llm_fn *fn,
         n = sizeof call->log_id - 1;
     memcpy(call->log_id, rq->log_id != NULL ? rq->log_id : "-", n);
     call->log_id[n] = '\0';
-    call->body = dup_n(rq->body, rq->body_len);
-    call->body_len = rq->body_len;
     if (llm->nidle > 0) {
         h = llm->idle[--llm->nidle];
     } else if ((h = calloc(1, sizeof *h)) != NULL &&
@@ -918,15 +942,29 @@ int sgi_llm_start(sgi_llm *llm, const sgi_llm_request *rq, sgi_llm_fn *fn,
         free(h);
         h = NULL;
     }
-    if (call->body == NULL || h == NULL ||
+    if (h != NULL && h->body_cap < rq->body_len + 1) {
+        char *b = realloc(h->body, rq->body_len + 1);
+
+        if (b != NULL) {
+            h->body = b;
+            h->body_cap = rq->body_len + 1;
+        }
+    }
+    if (h == NULL || h->body_cap < rq->body_len + 1 ||
         handle_setup(llm, h, rq->url, rq->api_key, call->timeout_ms) != 0) {
         handle_free(h);
-        free(call->body);
         free(call);
         return -1;
     }
+    if (rq->body_len > 0)
+        memcpy(h->body, rq->body, rq->body_len);
+    h->body[rq->body_len] = '\0';
     call->h = h;
     call->easy = h->easy;
+    call->body = h->body;
+    call->body_len = rq->body_len;
+    call->resp = h->resp;
+    call->resp_cap = h->resp_cap;
     /* The call's own: the handle may have served another call. */
     curl_easy_setopt(call->easy, CURLOPT_POSTFIELDS, call->body);
     curl_easy_setopt(call->easy, CURLOPT_POSTFIELDSIZE_LARGE,

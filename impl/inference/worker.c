@@ -146,6 +146,10 @@ struct sgi_worker {
        them, at the end, not used yet. */
     unsigned char rand[512];
     size_t rand_left;
+    /* The LLM request's body while it is built (the LLM client copies
+       it): its allocation is kept from one message to the next, up to
+       64 KiB. */
+    sg_buf body;
 };
 
 struct task {
@@ -900,12 +904,21 @@ static void on_llm_done(const sgi_llm_result *res, void *ud)
 /* History known (recs[0..n), each NUL-terminated; borrowed for the
    call): show typing, call the LLM. The message joins the history with
    the reply (or without one when the LLM fails). */
+/* The request body is sent (or not): its buffer is kept unless large. */
+static void body_done(sgi_worker *w)
+{
+    if (w->body.cap > 65536)
+        sg_buf_destroy(&w->body);
+    else
+        sg_buf_reset(&w->body);
+}
+
 static void proceed_with(task *t, const char *const *recs,
                          const size_t *lens, size_t n)
 {
     sgi_worker *w = t->w;
     sgi_llm_request rq;
-    sg_buf body;
+    sg_buf *body = &w->body;
     char url[SGI_URL_MAX + 32];
     sg_str current;
     size_t blen;
@@ -914,17 +927,17 @@ static void proceed_with(task *t, const char *const *recs,
         task_abort(t, "lock lost or stopping");
         return;
     }
-    sg_buf_init(&body, NULL);
+    sg_buf_reset(body);
     current.ptr = (const char *)t->text.data;
     current.len = t->text.len;
-    if (sgi_prompt_body(&body, &w->cfg, recs, lens, n, current,
+    if (sgi_prompt_body(body, &w->cfg, recs, lens, n, current,
                         t->msg.user_name) != 0) {
-        sg_buf_destroy(&body);
+        body_done(w);
         task_abort(t, "the LLM request could not be built");
         return;
     }
     if (user_record(t, &t->user_rec) != 0) {
-        sg_buf_destroy(&body);
+        body_done(w);
         task_abort(t, "out of memory");
         return;
     }
@@ -938,17 +951,17 @@ static void proceed_with(task *t, const char *const *recs,
     memset(&rq, 0, sizeof rq);
     rq.url = url;
     rq.api_key = w->cfg.api_key;
-    rq.body = (const char *)body.data;
-    rq.body_len = body.len;
+    rq.body = (const char *)body->data;
+    rq.body_len = body->len;
     rq.timeout_ms = w->cfg.timeout_ms;
     rq.max_retries = w->cfg.max_retries;
     rq.log_id = t->entry_id;
     if (sgi_llm_start(w->llm, &rq, on_llm_done, t, &t->call) != 0) {
-        sg_buf_destroy(&body);
+        body_done(w);
         task_fail_after_llm(t, "LLM: the request could not be started");
         return;
     }
-    sg_buf_destroy(&body);
+    body_done(w);
     typing_arm(t);
 }
 
@@ -1529,6 +1542,7 @@ int sgi_worker_new(const sgi_worker_opts *opts, sgi_worker **out, char *err,
         fail(err, errcap, "out of memory");
         return 1;
     }
+    sg_buf_init(&w->body, NULL);
     w->opts = *opts;
     w->base = opts->base;
     snprintf(w->prog, sizeof w->prog, "%s",
@@ -1905,6 +1919,7 @@ void sgi_worker_free(sgi_worker *w)
     if (w->provision_retry != NULL)
         event_free(w->provision_retry);
     sgi_config_destroy(&w->cfg);
+    sg_buf_destroy(&w->body);
     free(w->asked);
     free(w->asked_order);
     free(w);
