@@ -5,11 +5,14 @@
 
 #include "sgt_runtime.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
+
+#include "sg/codec.h"
 
 /* Counted so that a test can wait for conn to come back after a restart. */
 static void on_conn_state(sg_conn *conn, int up, void *ud)
@@ -65,4 +68,79 @@ void sgt_runtime_stop(sgt_runtime *rt)
         redisFree(rt->sync);
     rt->sync = NULL;
     sgt_redis_stop(&rt->redis);
+}
+
+long long sgt_int(sgt_runtime *rt, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+    long long v = -1;
+
+    va_start(ap, fmt);
+    r = redisvCommand(rt->sync, fmt, ap);
+    va_end(ap);
+    if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+void sgt_str(sgt_runtime *rt, char *out, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redisvCommand(rt->sync, fmt, ap);
+    va_end(ap);
+    if (cap > 0)
+        out[0] = '\0';
+    if (r != NULL && r->type == REDIS_REPLY_STRING && cap > 0)
+        snprintf(out, cap, "%s", r->str);
+    freeReplyObject(r);
+}
+
+long long sgt_pending(sgt_runtime *rt, const char *stream, const char *group)
+{
+    redisReply *r = redisCommand(rt->sync, "XPENDING %s %s", stream, group);
+    long long n = -1;
+
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER)
+        n = r->element[0]->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+int sgt_publish_inbound(sgt_runtime *rt, const char *channel,
+                        const char *content, int addressed, char *id,
+                        size_t cap)
+{
+    sg_envelope env;
+    sg_buf buf;
+    sg_error err;
+    redisReply *r = NULL;
+    int rc = -1;
+
+    sg_envelope_init(&env, SG_KIND_INBOUND);
+    env.u.in.platform = SG_STR("test");
+    env.u.in.channel_id.ptr = channel;
+    env.u.in.channel_id.len = strlen(channel);
+    env.u.in.content.ptr = content;
+    env.u.in.content.len = strlen(content);
+    env.u.in.is_addressed = addressed != 0;
+    sg_buf_init(&buf, NULL);
+    if (sg_envelope_encode(&env, &buf, &err) == 0)
+        r = redisCommand(rt->sync,
+                         "XADD %s * data %b ts 1700000000.5 trace_id %s",
+                         rt->topo.inbound_stream, buf.data, buf.len,
+                         "0123456789abcdef0123456789abcdef");
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        if (id != NULL && cap > 0)
+            snprintf(id, cap, "%s", r->str);
+        rc = 0;
+    }
+    freeReplyObject(r);
+    sg_buf_destroy(&buf);
+    return rc;
 }

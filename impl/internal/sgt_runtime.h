@@ -16,6 +16,8 @@
 #ifndef SGT_RUNTIME_H
 #define SGT_RUNTIME_H
 
+#include <stddef.h>
+
 #include <hiredis/hiredis.h>
 
 #include "sg/config.h"
@@ -46,5 +48,26 @@ int sgt_runtime_start(sgt_runtime *rt, const sgt_redis_opts *ro);
 
 /* Frees the connections and the loop and stops the server. */
 void sgt_runtime_stop(sgt_runtime *rt);
+
+/*
+ * The test's own commands, on rt->sync, formatted as redisCommand() does.
+ * sgt_int: the integer reply, or -1 for any other reply or none.
+ * sgt_str: the string reply into out (cap bytes, cut to fit), "" for any
+ * other reply or none.
+ */
+long long sgt_int(sgt_runtime *rt, const char *fmt, ...);
+void sgt_str(sgt_runtime *rt, char *out, size_t cap, const char *fmt, ...);
+
+/* The number of entries pending in group on stream (XPENDING); -1: none. */
+long long sgt_pending(sgt_runtime *rt, const char *stream, const char *group);
+
+/*
+ * Publishes an inbound envelope on the inbound stream as a gateway would
+ * (platform "test", ts and a trace_id). Its entry ID into id (cap bytes)
+ * when id is not NULL. 0, or -1 when it could not be encoded or added.
+ */
+int sgt_publish_inbound(sgt_runtime *rt, const char *channel,
+                        const char *content, int addressed, char *id,
+                        size_t cap);
 
 #endif /* SGT_RUNTIME_H */

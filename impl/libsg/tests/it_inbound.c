@@ -8,7 +8,6 @@
 
 #include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,66 +204,22 @@ static sg_consumer_stats stats(sg_inbound_consumer *in)
 static void publish(world *w, const char *channel, const char *content,
                     int addressed, char *id)
 {
-    sg_envelope env;
-    sg_buf buf;
-    sg_error err;
-    redisReply *r;
-
-    sg_envelope_init(&env, SG_KIND_INBOUND);
-    env.u.in.platform = SG_STR("test");
-    env.u.in.channel_id.ptr = channel;
-    env.u.in.channel_id.len = strlen(channel);
-    env.u.in.content.ptr = content;
-    env.u.in.content.len = strlen(content);
-    env.u.in.is_addressed = addressed != 0;
-    sg_buf_init(&buf, NULL);
-    assert_int_equal(sg_envelope_encode(&env, &buf, &err), 0);
-    r = redisCommand(w->rt.sync,
-                     "XADD %s * data %b ts 1700000000.5 trace_id %s",
-                     w->rt.topo.inbound_stream, buf.data, buf.len,
-                     "0123456789abcdef0123456789abcdef");
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_STRING);
-    if (id != NULL)
-        snprintf(id, 32, "%s", r->str);
-    freeReplyObject(r);
-    sg_buf_destroy(&buf);
+    assert_int_equal(sgt_publish_inbound(&w->rt, channel, content, addressed,
+                                         id, 32),
+                     0);
 }
 
-static long long redis_int(world *w, const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
-    long long v = -1;
-
-    va_start(ap, fmt);
-    r = redisvCommand(w->rt.sync, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    if (r->type == REDIS_REPLY_INTEGER)
-        v = r->integer;
-    freeReplyObject(r);
-    return v;
-}
 
 /* Number of entries pending in the worker group. */
 static long long pending(world *w)
 {
-    redisReply *r = redisCommand(w->rt.sync, "XPENDING %s %s",
-                                 w->rt.topo.inbound_stream,
-                                 w->rt.topo.worker_group);
-    long long n = -1;
-
-    assert_non_null(r);
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1)
-        n = r->element[0]->integer;
-    freeReplyObject(r);
-    return n;
+    return sgt_pending(&w->rt, w->rt.topo.inbound_stream,
+                       w->rt.topo.worker_group);
 }
 
 static long long dlq_len(world *w)
 {
-    return redis_int(w, "XLEN %s", w->rt.topo.dlq_stream);
+    return sgt_int(&w->rt, "XLEN %s", w->rt.topo.dlq_stream);
 }
 
 /* Field `name` of the first dead letter, into out; 0 if found. */
@@ -318,7 +273,7 @@ static void dlq_names(world *w, int index, char *out, size_t cap)
 
 static int key_exists(world *w, const char *key)
 {
-    return redis_int(w, "EXISTS %s", key) == 1;
+    return sgt_int(&w->rt, "EXISTS %s", key) == 1;
 }
 
 static void lock_key(world *w, const char *channel, char *out, size_t cap)
@@ -451,7 +406,7 @@ static void test_inbound_handles_and_acknowledges(void **state)
     WAIT(pending_is, w, in, 0);
     sgt_loop_for(w->rt.base, 20);
     assert_false(key_exists(w, lock));
-    assert_int_equal(redis_int(w, "HLEN %s", w->rt.topo.claim_attempts_key),
+    assert_int_equal(sgt_int(&w->rt, "HLEN %s", w->rt.topo.claim_attempts_key),
                      0);
     assert_int_equal(dlq_len(w), 0);
     sg_inbound_consumer_free(in);
@@ -681,7 +636,7 @@ static void test_inbound_failure_retries_then_dead_letters(void **state)
     assert_string_equal(v, "2");
     dlq_field(w, 0, "dlq_path", v, sizeof v);
     assert_string_equal(v, "");
-    assert_int_equal(redis_int(w, "HLEN %s", w->rt.topo.claim_attempts_key),
+    assert_int_equal(sgt_int(&w->rt, "HLEN %s", w->rt.topo.claim_attempts_key),
                      0);
     sg_inbound_consumer_free(in);
 }
@@ -760,8 +715,8 @@ static void test_inbound_killed_consumer_is_reclaimed(void **state)
         for (i = 0; i < r->len; i++)
             assert_non_null(strchr("0123456789abcdef", r->str[i]));
         freeReplyObject(r);
-        assert_true(redis_int(w, "PTTL %s", lock) > 0);
-        assert_true(redis_int(w, "PTTL %s", lock) <= 300);
+        assert_true(sgt_int(&w->rt, "PTTL %s", lock) > 0);
+        assert_true(sgt_int(&w->rt, "PTTL %s", lock) <= 300);
     }
     /* "Killed": no release, no ack, no more renewals or idle resets. */
     sg_inbound_consumer_free(a);
@@ -774,7 +729,7 @@ static void test_inbound_killed_consumer_is_reclaimed(void **state)
     assert_string_equal(w->seen[0].id, w->seen[1].id);
     /* The dead consumer's job was detached: finishing only frees it. */
     assert_int_equal(sg_job_finish(orphan, SG_JOB_OK), 0);
-    assert_int_equal(redis_int(w, "HLEN %s", w->rt.topo.claim_attempts_key),
+    assert_int_equal(sgt_int(&w->rt, "HLEN %s", w->rt.topo.claim_attempts_key),
                      0);
     sg_inbound_consumer_free(b);
 }
@@ -813,7 +768,7 @@ static void test_inbound_fenced_handling_refuses_to_ack(void **state)
     assert_int_equal(stats(in).handled, 0);
     assert_int_equal(stats(in).lost, 1);
     /* The other holder's lock is untouched. */
-    assert_int_equal(redis_int(w, "EXISTS %s", lock), 1);
+    assert_int_equal(sgt_int(&w->rt, "EXISTS %s", lock), 1);
     sg_inbound_consumer_free(in);
 }
 
@@ -874,7 +829,7 @@ static void test_inbound_poison_entry_is_quarantined(void **state)
     assert_string_equal(v, id);
     dlq_field(w, 0, "trace_id", v, sizeof v);
     assert_string_equal(v, "0123456789abcdef0123456789abcdef");
-    assert_int_equal(redis_int(w, "HEXISTS %s %s",
+    assert_int_equal(sgt_int(&w->rt, "HEXISTS %s %s",
                                w->rt.topo.claim_attempts_key, id), 0);
     assert_int_equal(stats(in).quarantined, 1);
     sg_inbound_consumer_free(in);
@@ -967,7 +922,7 @@ static void test_inbound_deleted_pending_entries_are_counted(void **state)
     WAIT(pending_is, w, in, 0);
     assert_int_equal(w->nseen, 1);
     assert_string_equal(w->seen[0].id, live);
-    assert_int_equal(redis_int(w, "HLEN %s", w->rt.topo.claim_attempts_key),
+    assert_int_equal(sgt_int(&w->rt, "HLEN %s", w->rt.topo.claim_attempts_key),
                      0);
     sg_inbound_consumer_free(in);
 }
@@ -1198,7 +1153,7 @@ static void test_inbound_graceful_stop_drains(void **state)
     lock_key(w, "s2", lock, sizeof lock);
     assert_false(key_exists(w, lock));
     /* SG-IN-018: the consumer is still in the group. */
-    assert_int_equal(redis_int(w, "XGROUP CREATECONSUMER %s %s %s",
+    assert_int_equal(sgt_int(&w->rt, "XGROUP CREATECONSUMER %s %s %s",
                                w->rt.topo.inbound_stream,
                                w->rt.topo.worker_group, "worker-drain001"),
                      0);

@@ -257,18 +257,6 @@ static char *sync_get(world *w, const char *key)
     return v;
 }
 
-static long long sync_int(world *w, const char *fmt, const char *arg)
-{
-    redisReply *r = redisCommand(w->rt.sync, fmt, arg);
-    long long v;
-
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    v = r->integer;
-    freeReplyObject(r);
-    return v;
-}
-
 static void assert_key_holds(world *w, const char *key, const char *value)
 {
     char *v = sync_get(w, key);
@@ -306,7 +294,7 @@ static void test_sg_supervisor_leader_failover_between_two_nodes(
     assert_int_equal(w->a.job.starts, 1);
     /* Renewed by compare-and-expire: the key never ran out. */
     assert_key_holds(w, KEY, "node-a");
-    assert_true(sync_int(w, "PTTL %s", KEY) > 0);
+    assert_true(sgt_int(&w->rt, "PTTL %s", KEY) > 0);
 
     /* A freezes: B takes over once the key expires, within TTL + beat. */
     w->background = NULL;
@@ -458,7 +446,7 @@ static void test_sg_lease_renewal_cannot_extend_another_holders_lease(
     assert_int_equal(lw.changes1, 2);
     /* The renewal found another id and left its TTL alone. */
     assert_key_holds(w, "sg:leader:status", "worker-2");
-    pttl = sync_int(w, "PTTL %s", "sg:leader:status");
+    pttl = sgt_int(&w->rt, "PTTL %s", "sg:leader:status");
     assert_true(pttl > 0);
     assert_true(pttl <= 500);
 

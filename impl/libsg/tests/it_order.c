@@ -8,7 +8,6 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,58 +143,15 @@ static sg_consumer_stats stats(sg_inbound_consumer *in)
 static void publish(world *w, const char *channel, const char *content,
                     int addressed, char *id)
 {
-    sg_envelope env;
-    sg_buf buf;
-    sg_error err;
-    redisReply *r;
-
-    sg_envelope_init(&env, SG_KIND_INBOUND);
-    env.u.in.platform = SG_STR("test");
-    env.u.in.channel_id.ptr = channel;
-    env.u.in.channel_id.len = strlen(channel);
-    env.u.in.content.ptr = content;
-    env.u.in.content.len = strlen(content);
-    env.u.in.is_addressed = addressed != 0;
-    sg_buf_init(&buf, NULL);
-    assert_int_equal(sg_envelope_encode(&env, &buf, &err), 0);
-    r = redisCommand(w->rt.sync, "XADD %s * data %b ts 1700000000.5",
-                     w->rt.topo.inbound_stream, buf.data, buf.len);
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_STRING);
-    if (id != NULL)
-        snprintf(id, 32, "%s", r->str);
-    freeReplyObject(r);
-    sg_buf_destroy(&buf);
-}
-
-static long long redis_int(world *w, const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
-    long long v = -1;
-
-    va_start(ap, fmt);
-    r = redisvCommand(w->rt.sync, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    if (r->type == REDIS_REPLY_INTEGER)
-        v = r->integer;
-    freeReplyObject(r);
-    return v;
+    assert_int_equal(sgt_publish_inbound(&w->rt, channel, content, addressed,
+                                         id, 32),
+                     0);
 }
 
 static long long pending(world *w)
 {
-    redisReply *r = redisCommand(w->rt.sync, "XPENDING %s %s",
-                                 w->rt.topo.inbound_stream,
-                                 w->rt.topo.worker_group);
-    long long n = -1;
-
-    assert_non_null(r);
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1)
-        n = r->element[0]->integer;
-    freeReplyObject(r);
-    return n;
+    return sgt_pending(&w->rt, w->rt.topo.inbound_stream,
+                       w->rt.topo.worker_group);
 }
 
 static void queue_key(world *w, const char *channel, char *out, size_t cap)
@@ -340,7 +296,7 @@ static int dlq_is(void *arg)
 {
     cond *c = arg;
 
-    return redis_int(c->w, "XLEN %s", c->w->rt.topo.dlq_stream) == c->n;
+    return sgt_int(&c->w->rt, "XLEN %s", c->w->rt.topo.dlq_stream) == c->n;
 }
 
 static int no_queue_keys(void *arg)
@@ -420,7 +376,7 @@ static void test_order_two_consumers_keep_channel_order(void **state)
     /* B did not take the lock: A's token is still in it. */
     assert_true(sg_name_join(lock, sizeof lock, w->rt.topo.lock_prefix, "x", 1)
                 > 0);
-    assert_int_equal(redis_int(w, "EXISTS %s", lock), 1);
+    assert_int_equal(sgt_int(&w->rt, "EXISTS %s", lock), 1);
     /* A ends e1: its queue entry goes with the acknowledgement. */
     sg_job_finish(w->held[0], SG_JOB_OK);
     w->held[0] = NULL;
@@ -504,7 +460,7 @@ static void test_order_stale_head_is_skipped(void **state)
     assert_non_null(strstr(ids, e0));
     assert_null(strstr(ids, "1-1 "));
     /* The ghost's entry is acknowledged behind the queue's back. */
-    assert_int_equal(redis_int(w, "XACK %s %s %s", w->rt.topo.inbound_stream,
+    assert_int_equal(sgt_int(&w->rt, "XACK %s %s %s", w->rt.topo.inbound_stream,
                                w->rt.topo.worker_group, e0), 1);
     WAIT(handled_at_least, w, in, 1);
     assert_string_equal(w->seen[0].id, e1);
@@ -656,7 +612,7 @@ static void test_order_read_script_recovers_from_nogroup(void **state)
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     assert_memory_equal(r->str, "NOGROUP ", 8);
     freeReplyObject(r);
-    assert_int_equal(redis_int(w, "XGROUP DESTROY %s %s",
+    assert_int_equal(sgt_int(&w->rt, "XGROUP DESTROY %s %s",
                                w->rt.topo.inbound_stream,
                                w->rt.topo.worker_group), 1);
     /* Wakes the reader, whose next read script meets NOGROUP. */
@@ -789,7 +745,7 @@ static void wake_case(world *w, int ordered, const char *channel,
     /* The field went with the wake-up, the list with the pop. */
     waiter_of(w, channel, waiter, sizeof waiter);
     assert_string_equal(waiter, "");
-    assert_int_equal(redis_int(w, "EXISTS %s", want), 0);
+    assert_int_equal(sgt_int(&w->rt, "EXISTS %s", want), 0);
     sg_job_finish(w->held[1], SG_JOB_OK);
     w->held[1] = NULL;
     WAIT(handled_at_least, w, b, 1);
@@ -833,7 +789,7 @@ static void test_wake_switched_off(void **state)
     publish(w, "wo", "second", 1, NULL);
     WAIT(lock_busy_at_least, w, b, 2);
     snprintf(hash, sizeof hash, "%s:waiters", w->rt.topo.wake_prefix);
-    assert_int_equal(redis_int(w, "EXISTS %s", hash), 0);
+    assert_int_equal(sgt_int(&w->rt, "EXISTS %s", hash), 0);
     assert_false(client_blocked_in(w, "blpop"));
     sg_job_finish(w->held[0], SG_JOB_OK);
     w->held[0] = NULL;

@@ -7,7 +7,6 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,45 +259,9 @@ static void publish_rpc(world *w, const char *method, const char *ch,
     publish_env(w, &env, NULL);
 }
 
-static long long redis_int(world *w, const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
-    long long v = -1;
-
-    va_start(ap, fmt);
-    r = redisvCommand(w->rt.sync, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    if (r->type == REDIS_REPLY_INTEGER)
-        v = r->integer;
-    freeReplyObject(r);
-    return v;
-}
-
-static void redis_str(world *w, char *out, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
-
-    va_start(ap, fmt);
-    r = redisvCommand(w->rt.sync, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    out[0] = '\0';
-    if (r->type == REDIS_REPLY_STRING)
-        snprintf(out, cap, "%s", r->str);
-    freeReplyObject(r);
-}
-
 static long long pending(world *w)
 {
-    redisReply *r = redisCommand(w->rt.sync, "XPENDING %s %s", w->stream,
-                                 w->group);
-    long long n = r->element[0]->integer;
-
-    freeReplyObject(r);
-    return n;
+    return sgt_pending(&w->rt, w->stream, w->group);
 }
 
 /* Field `name` of dead letter `index` into out; 0 if found. */
@@ -409,7 +372,7 @@ static void test_outbound_dispatches_by_type(void **state)
     }
     assert_int_equal(k, 6);
     assert_int_equal(stats(oc).handled, 8);
-    assert_int_equal(redis_int(w, "XLEN %s", w->rt.topo.dlq_stream), 0);
+    assert_int_equal(sgt_int(&w->rt, "XLEN %s", w->rt.topo.dlq_stream), 0);
     {
         redisReply *r = redisCommand(w->rt.sync, "XINFO GROUPS %s", w->stream);
 
@@ -444,13 +407,13 @@ static void test_outbound_writes_back_message_id_once(void **state)
     assert_int_equal(w->ncalls, 2);
     assert_string_equal(w->calls[0].text, "first");
     assert_string_equal(w->calls[1].text, "existing");
-    redis_str(w, v, sizeof v, "HGET msg:new message_id");
+    sgt_str(&w->rt, v, sizeof v, "HGET msg:new message_id");
     assert_string_equal(v, "p-1");
-    ttl = redis_int(w, "TTL msg:new");
+    ttl = sgt_int(&w->rt, "TTL msg:new");
     assert_true(ttl > 7776000 - 60 && ttl <= 7776000);
-    redis_str(w, v, sizeof v, "HGET msg:old message_id");
+    sgt_str(&w->rt, v, sizeof v, "HGET msg:old message_id");
     assert_string_equal(v, "p-2");
-    ttl = redis_int(w, "TTL msg:old");
+    ttl = sgt_int(&w->rt, "TTL msg:old");
     assert_true(ttl > 0 && ttl <= 100);
     assert_int_equal(stats(oc).skipped, 1);
     sg_outbound_consumer_free(oc);
@@ -470,7 +433,7 @@ static void test_outbound_duplicate_claim_is_acked_unsent(void **state)
     WAIT(pending_is, w, oc, 0);
     assert_int_equal(w->ncalls, 0);
     assert_int_equal(stats(oc).skipped, 1);
-    assert_int_equal(redis_int(w, "XLEN %s", w->rt.topo.dlq_stream), 0);
+    assert_int_equal(sgt_int(&w->rt, "XLEN %s", w->rt.topo.dlq_stream), 0);
     sg_outbound_consumer_free(oc);
 }
 
@@ -510,7 +473,7 @@ static void test_outbound_unknown_send_state_is_dead_lettered(void **state)
     assert_string_equal(v, "2");
     assert_int_equal(dlq_field(w, 0, "data", v, sizeof v), 0);
     /* Counted by the sweep, removed by the dead letter. */
-    assert_int_equal(redis_int(w, "HLEN %s",
+    assert_int_equal(sgt_int(&w->rt, "HLEN %s",
                                w->rt.topo.outbound_claim_attempts_key), 0);
     assert_int_equal(stats(oc).claimed, 1);
     sg_outbound_consumer_free(oc);
@@ -537,7 +500,7 @@ static void test_outbound_dispatch_failure_retries_then_dead_letters(
     /* After the first failure: pending, claim key gone. */
     sgt_loop_for(w->rt.base, 30);
     assert_int_equal(pending(w), 1);
-    assert_int_equal(redis_int(w, "EXISTS %s:msg:flaky",
+    assert_int_equal(sgt_int(&w->rt, "EXISTS %s:msg:flaky",
                                w->rt.topo.outbound_claim_prefix), 0);
     WAIT(calls_at_least, w, oc, 2);
     WAIT(pending_is, w, oc, 0);
@@ -545,9 +508,9 @@ static void test_outbound_dispatch_failure_retries_then_dead_letters(
     assert_string_equal(v, "dispatch_failed");
     dlq_field(w, 0, "dlq_error", v, sizeof v);
     assert_string_equal(v, "platform said 503");
-    assert_int_equal(redis_int(w, "EXISTS %s:msg:flaky",
+    assert_int_equal(sgt_int(&w->rt, "EXISTS %s:msg:flaky",
                                w->rt.topo.outbound_claim_prefix), 0);
-    assert_int_equal(redis_int(w, "EXISTS msg:flaky"), 0);
+    assert_int_equal(sgt_int(&w->rt, "EXISTS msg:flaky"), 0);
     sg_outbound_consumer_free(oc);
 }
 
@@ -555,7 +518,7 @@ static int list_len_is(void *arg)
 {
     cond *c = arg;
 
-    return redis_int(c->w, "LLEN rpc:reply:1") == c->n;
+    return sgt_int(&c->w->rt, "LLEN rpc:reply:1") == c->n;
 }
 
 /*
@@ -578,9 +541,9 @@ static void test_outbound_rpc_answers_without_the_lock(void **state)
     publish_rpc(w, "should_skip_channel_heartbeat", "busy",
                 "rpc:reply:1");
     WAIT(list_len_is, w, oc, 1);
-    redis_str(w, v, sizeof v, "LINDEX rpc:reply:1 0");
+    sgt_str(&w->rt, v, sizeof v, "LINDEX rpc:reply:1 0");
     assert_string_equal(v, "true");
-    ttl = redis_int(w, "TTL rpc:reply:1");
+    ttl = sgt_int(&w->rt, "TTL rpc:reply:1");
     assert_true(ttl > 0 && ttl <= 60);
     WAIT(pending_is, w, oc, 1);   /* only the blocked message */
     assert_int_equal(w->rpcs, 1);
@@ -597,7 +560,7 @@ static void test_outbound_rpc_without_server_answers_unknown(void **state)
 
     publish_rpc(w, "do_\"magic\"", NULL, "rpc:reply:1");
     WAIT(list_len_is, w, oc, 1);
-    redis_str(w, v, sizeof v, "LINDEX rpc:reply:1 0");
+    sgt_str(&w->rt, v, sizeof v, "LINDEX rpc:reply:1 0");
     assert_string_equal(v,
                         "{\"error\":\"Unknown RPC method: do_\\\"magic\\\"\"}");
     WAIT(pending_is, w, oc, 0);
@@ -671,7 +634,7 @@ static void test_outbound_entry_no_longer_ours_is_left_alone(void **state)
         assert_true(sgt_loop_until(w->rt.base, lost_at_least, &c_, 10000));
     }
     assert_int_equal(w->ncalls, 0);
-    assert_int_equal(redis_int(w, "EXISTS %s:msg:stolen",
+    assert_int_equal(sgt_int(&w->rt, "EXISTS %s:msg:stolen",
                                w->rt.topo.outbound_claim_prefix), 0);
     r = redisCommand(w->rt.sync, "XPENDING %s %s - + 10", w->stream, w->group);
     assert_int_equal(r->elements, 1);
@@ -717,9 +680,9 @@ static void test_outbound_graceful_stop_drains(void **state)
     WAIT(stopped, w, oc, 0);
     assert_int_equal(w->ncalls, 1);
     assert_int_equal(pending(w), 1);
-    redis_str(w, v, sizeof v, "HGET msg:drain message_id");
+    sgt_str(&w->rt, v, sizeof v, "HGET msg:drain message_id");
     assert_string_equal(v, "p-9");
-    assert_int_equal(redis_int(w, "EXISTS %s:test:c",
+    assert_int_equal(sgt_int(&w->rt, "EXISTS %s:test:c",
                                w->rt.topo.outbound_lock_prefix), 0);
     sg_outbound_consumer_free(oc);
 }

@@ -254,18 +254,6 @@ static int gateway_saw_one(void *arg)
     return ((world *)arg)->nseen >= 1;
 }
 
-static long long sync_int(world *w, const char *fmt, const char *arg)
-{
-    redisReply *r = redisCommand(w->rt.sync, fmt, arg);
-    long long v;
-
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    v = r->integer;
-    freeReplyObject(r);
-    return v;
-}
-
 /* A key is {prefix}:{uuid}: 36 characters with dashes at 8, 13, 18, 23. */
 static void assert_reply_key(const char *key)
 {
@@ -319,7 +307,7 @@ static void test_sg_rpc_call_round_trip_history(void **state)
     assert_string_equal(w->seen[0].reply_key, o.key);
     assert_reply_key(o.key);
     /* The reply list was consumed by the BLPOP. */
-    assert_int_equal(sync_int(w, "EXISTS %s", o.key), 0);
+    assert_int_equal(sgt_int(&w->rt, "EXISTS %s", o.key), 0);
 }
 
 static void test_sg_rpc_call_bool_and_unknown_method(void **state)
@@ -420,9 +408,9 @@ static void test_sg_rpc_call_timeout_then_late_reply_reaches_no_one(
     assert_string_equal(second.error, second.key);
     assert_string_not_equal(second.key, late_key);
     /* The late reply still sits in its own list, expiring in 60 s. */
-    assert_int_equal(sync_int(w, "LLEN %s", late_key), 1);
-    assert_true(sync_int(w, "TTL %s", late_key) > 0);
-    assert_true(sync_int(w, "TTL %s", late_key) <= 60);
+    assert_int_equal(sgt_int(&w->rt, "LLEN %s", late_key), 1);
+    assert_true(sgt_int(&w->rt, "TTL %s", late_key) > 0);
+    assert_true(sgt_int(&w->rt, "TTL %s", late_key) <= 60);
 }
 
 static void test_sg_rpc_call_non_json_reply_is_invalid_json(void **state)

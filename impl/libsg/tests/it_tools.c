@@ -262,18 +262,6 @@ static int discarded_at_least(void *arg)
     return sg_tools_discarded(m->w->tc) >= m->want_discarded;
 }
 
-static long long sync_int(world *w, const char *fmt, const char *arg)
-{
-    redisReply *r = redisCommand(w->rt.sync, fmt, arg);
-    long long v;
-
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    v = r->integer;
-    freeReplyObject(r);
-    return v;
-}
-
 static void call_with_n(world *w, int n, int timeout_ms, bool deadline,
                         outcome *o)
 {
@@ -433,8 +421,8 @@ static void test_sg_tools_reply_send_caps_reply_stream(void **state)
     assert_true(sgt_loop_until(w->rt.base, sent_at_least, m, 10000));
     assert_int_equal(w->sent_fail, 0);
     /* MAXLEN ~ 1000: trimmed in whole nodes, so about 1000 remain. */
-    assert_true(sync_int(w, "XLEN %s", r.stream) >= 1000);
-    assert_true(sync_int(w, "XLEN %s", r.stream) < 1200);
+    assert_true(sgt_int(&w->rt, "XLEN %s", r.stream) >= 1000);
+    assert_true(sgt_int(&w->rt, "XLEN %s", r.stream) < 1200);
     free(m);
 }
 
@@ -451,7 +439,7 @@ static void on_sent_check(int status, void *ud)
 
     assert_int_equal(status, 0);
     a->called = 1;
-    a->len_at_callback = sync_int(a->w, "XLEN %s", "sg:tools:reply:acked");
+    a->len_at_callback = sgt_int(&a->w->rt, "XLEN %s", "sg:tools:reply:acked");
 }
 
 static int ack_called(void *arg)
