@@ -560,8 +560,8 @@ gw_curl *gw_curl_new(struct event_base *base)
  * Whether the environment names a proxy libcurl would use for an http or
  * https URL. Without one, every request says "no proxy" itself
  * (CURLOPT_PROXY ""), which is what libcurl would find, but it would
- * look up five variables per transfer to find it. Read once: the gateway
- * never changes its environment.
+ * look up seven variables per transfer to find it (no_proxy among them).
+ * Read once: the gateway never changes its environment.
  */
 static int proxy_in_environment(void)
 {
@@ -812,8 +812,11 @@ int gw_curl_request(gw_curl *c, const char *method, const char *url,
         api.easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
         api.easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
         api.easy_setopt(e, CURLOPT_CLOSESOCKETDATA, c);
-        if (c->no_proxy)
+        if (c->no_proxy) {
+            /* And no_proxy, which only matters with a proxy, unread. */
             api.easy_setopt(e, CURLOPT_PROXY, "");
+            api.easy_setopt(e, CURLOPT_NOPROXY, "");
+        }
         if (is_post) {
             api.easy_setopt(e, CURLOPT_POST, 1L);
             r->is_post = 1;
