@@ -518,6 +518,53 @@ typedef struct record {
     lit name;                   /* user_name, when a string */
 } record;
 
+/* The bytes lit at p, else NULL; after them otherwise. */
+#define EXPECT(p, e, lit)                                                  \
+    ((p) != NULL && (size_t)((e) - (p)) >= sizeof(lit) - 1 &&             \
+             memcmp((p), (lit), sizeof(lit) - 1) == 0                      \
+         ? (p) + sizeof(lit) - 1                                           \
+         : NULL)
+
+/*
+ * A record as sgi_history_record() writes it: the keys in its order,
+ * no white space. Read with its fixed parts compared whole; 1 when it
+ * is one (*r filled as read_record() fills it), 0 when it is not (*r
+ * then means nothing): almost every record of a list is ours, and its
+ * keys need no scanning then.
+ */
+static int read_own_record(const char *p, const char *e, record *r)
+{
+    lit l;
+    size_t d;
+    const char *q;
+
+    if ((q = EXPECT(p, e, "{\"role\":\"user\",\"content\":")) != NULL)
+        r->user = 1;
+    else if ((q = EXPECT(p, e, "{\"role\":\"assistant\",\"content\":")) ==
+             NULL)
+        return 0;
+    p = scan_str(q, e, &r->content, &r->content_len);
+    p = EXPECT(p, e, ",\"user_id\":");
+    if (p == NULL || (p = scan_str(p, e, &l, &d)) == NULL)
+        return 0;
+    p = EXPECT(p, e, ",\"user_name\":");
+    if (p == NULL || (p = scan_str(p, e, &r->name, &d)) == NULL)
+        return 0;
+    r->has_name = 1;
+    p = EXPECT(p, e, ",\"message_id\":");
+    if (p == NULL || (p = scan_str(p, e, &l, &d)) == NULL)
+        return 0;
+    p = EXPECT(p, e, ",\"ts\":");
+    /* Any value, as the general reading takes one. */
+    if (p == NULL || (p = skip_value(p, e, 4)) == NULL)
+        return 0;
+    p = EXPECT(p, e, "}");
+    if (p == NULL || p != e)
+        return 0;
+    r->usable = 1;
+    return 1;
+}
+
 /* Reads one history record; r->usable says whether it can be used. */
 static void read_record(const char *rec, size_t len, record *r)
 {
@@ -528,6 +575,9 @@ static void read_record(const char *rec, size_t len, record *r)
     if (rec == NULL || len == 0 || len > SGI_HISTORY_RECORD_MAX)
         return;
     e = rec + len;
+    if (read_own_record(rec, e, r))
+        return;
+    memset(r, 0, sizeof *r);
     p = skip_ws(rec, e);
     if (p >= e || *p != '{')
         return;
