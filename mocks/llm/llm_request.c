@@ -278,19 +278,36 @@ static int next_char(const char **pp, const char *end, unsigned long *cp)
     return 1;
 }
 
-/* A string at s->p (the opening quote). */
-static int scan_string(scan *s, span *out)
+/* A string at s->p (the opening quote). With words, also counts the
+ * words of its decoded text as llm_count_words() does, in the same pass:
+ * a byte above 0x7f, and an escape that decodes to one, is no space in
+ * the C locale, where the spaces are ' ' and '\t' to '\r' (of which a
+ * plain byte in a string can only be ' ': the others must be escaped). */
+static int scan_string(scan *s, span *out, long *words)
 {
     const char *start = s->p + 1;
     const char *p = start;
     unsigned long cp;
+    long n = 0;
+    bool in = false;
     int r;
 
     for (;;) {
         /* Runs of plain bytes, the bulk of a body, without a call. */
-        while (p < s->end && (unsigned char)*p >= 0x20 && *p != '"' &&
-               *p != '\\') {
-            p++;
+        if (words == NULL) {
+            while (p < s->end && (unsigned char)*p >= 0x20 && *p != '"' &&
+                   *p != '\\') {
+                p++;
+            }
+        } else {
+            while (p < s->end && (unsigned char)*p >= 0x20 && *p != '"' &&
+                   *p != '\\') {
+                bool space = *p == ' ';
+
+                n += !space && !in;
+                in = !space;
+                p++;
+            }
         }
         r = next_char(&p, s->end, &cp);
         if (r == 0) {
@@ -299,12 +316,21 @@ static int scan_string(scan *s, span *out)
         if (r < 0) {
             return SCAN_HAND_OVER;
         }
+        if (words != NULL) {
+            bool space = cp == ' ' || (cp >= '\t' && cp <= '\r');
+
+            n += !space && !in;
+            in = !space;
+        }
     }
     s->p = p;
     if (out != NULL) {
         out->p = start;
         out->n = (size_t)(p - 1 - start);
         out->kind = '"';
+    }
+    if (words != NULL) {
+        *words = n;
     }
     return 0;
 }
@@ -374,7 +400,7 @@ static int walk_object(scan *s, member_fn *fn, void *arg)
     for (;;) {
         span key;
 
-        if (s->p >= s->end || *s->p != '"' || scan_string(s, &key) != 0) {
+        if (s->p >= s->end || *s->p != '"' || scan_string(s, &key, NULL) != 0) {
             return SCAN_HAND_OVER;
         }
         skip_space(s);
@@ -448,7 +474,7 @@ static int scan_value(scan *s, span *out)
     int r;
 
     switch (*s->p) {
-    case '"': return scan_string(s, out);
+    case '"': return scan_string(s, out, NULL);
     case '{': r = walk_object(s, skip_member, NULL); break;
     case '[': r = walk_array(s, skip_member, NULL); break;
     case 't': r = scan_literal(s, "true", 4); break;
@@ -510,35 +536,6 @@ static size_t decode(const span *sp, char *out)
     return n;
 }
 
-/* llm_count_words() of the decoded string of sp, without decoding it: a
- * byte above 0x7f, and an escape that decodes to one, is no space in the
- * C locale, where the spaces are ' ' and '\t' to '\r'. Plain bytes are
- * looked at in place; only escapes go through next_char(). */
-static long span_words(const span *sp)
-{
-    const char *p = sp->p;
-    const char *end = sp->p + sp->n;
-    long n = 0;
-    bool in = false;
-
-    while (p < end) {
-        unsigned long cp = (unsigned char)*p;
-        bool space;
-
-        if (cp == '\\') {
-            (void)next_char(&p, end + 1, &cp);
-        } else {
-            p++;
-        }
-        space = cp == ' ' || (cp >= '\t' && cp <= '\r');
-        if (!space && !in) {
-            n++;
-        }
-        in = !space;
-    }
-    return n;
-}
-
 /* Whether the string of sp decodes to "user". */
 static bool span_is_user(const span *sp)
 {
@@ -565,6 +562,7 @@ typedef struct reader {
 typedef struct message {
     span role;
     span content;
+    long words;         /* of content, when a string */
 } message;
 
 static int message_member(scan *s, const span *key, void *arg)
@@ -581,7 +579,8 @@ static int message_member(scan *s, const span *key, void *arg)
         return scan_value(s, &m->role);
     }
     if (content && m->content.kind == 0) {
-        return scan_value(s, &m->content);
+        return *s->p == '"' ? scan_string(s, &m->content, &m->words)
+                            : scan_value(s, &m->content);
     }
     return scan_value(s, NULL);
 }
@@ -602,7 +601,7 @@ static int message_element(scan *s, const span *key, void *arg)
         return SCAN_HAND_OVER;
     }
     if (m.content.kind == '"') {
-        rd->words += span_words(&m.content);
+        rd->words += m.words;
     }
     if (m.role.kind == '"' && span_is_user(&m.role)) {
         rd->last = m.content;
