@@ -195,6 +195,8 @@ struct sgi_llm {
     sgi_llm_call *calls;        /* every call in flight */
     size_t ncalls;
     struct sock *socks;         /* every watched socket */
+    struct sock **ours;         /* the sockets we opened, by descriptor */
+    size_t nours;
     int load_logged;            /* libcurl's load failure was logged */
     int no_proxy;               /* the environment names no proxy */
     /* Easy handles of finished calls, for the next ones: a handle is a
@@ -253,6 +255,8 @@ typedef struct sock {
 
 static void sock_free(sgi_llm *llm, sock *sk)
 {
+    if (sk->ours && (size_t)sk->fd < llm->nours && llm->ours[sk->fd] == sk)
+        llm->ours[sk->fd] = NULL;
     if (sk->prev != NULL)
         sk->prev->next = sk->next;
     else
@@ -266,10 +270,25 @@ static void sock_free(sgi_llm *llm, sock *sk)
 
 static sock *sock_new(sgi_llm *llm, curl_socket_t fd, int ours)
 {
-    sock *sk = calloc(1, sizeof *sk);
+    sock *sk;
 
-    if (sk == NULL)
+    if (fd < 0)
         return NULL;
+    if (ours && (size_t)fd >= llm->nours) {
+        size_t n = (size_t)fd + 64, i;
+        sock **a = realloc(llm->ours, n * sizeof *a);
+
+        if (a == NULL)
+            return NULL;
+        for (i = llm->nours; i < n; i++)
+            a[i] = NULL;
+        llm->ours = a;
+        llm->nours = n;
+    }
+    if ((sk = calloc(1, sizeof *sk)) == NULL)
+        return NULL;
+    if (ours)
+        llm->ours[fd] = sk;
     sk->llm = llm;
     sk->fd = fd;
     sk->ours = ours;
@@ -283,12 +302,7 @@ static sock *sock_new(sgi_llm *llm, curl_socket_t fd, int ours)
 /* The watch of a socket we opened; NULL when there is none. */
 static sock *sock_find(sgi_llm *llm, curl_socket_t fd)
 {
-    sock *sk;
-
-    for (sk = llm->socks; sk != NULL; sk = sk->next)
-        if (sk->fd == fd && sk->ours)
-            return sk;
-    return NULL;
+    return fd >= 0 && (size_t)fd < llm->nours ? llm->ours[fd] : NULL;
 }
 
 static double now_s(void)
@@ -825,6 +839,7 @@ void sgi_llm_free(sgi_llm *llm)
        what is left are watches curl did not remove. */
     while (llm->socks != NULL)
         sock_free(llm, llm->socks);
+    free(llm->ours);
     if (llm->timer != NULL)
         event_free(llm->timer);
     free(llm);
