@@ -748,8 +748,9 @@ static int send_reply(task *t, char *why, size_t whycap)
     sg_str content;
     char key[SG_NAME_MAX + 96], stream[2 * SG_NAME_MAX + 2];
     char maxlen[24], ts[32], max[24], ttl[24];
-    const char **recs = NULL, **args = NULL;
-    size_t *lens = NULL, *alen = NULL, n = 0, i;
+    /* The script's arguments; on the stack for the usual few records. */
+    const char *small_args[40], **args = small_args;
+    size_t small_alen[40], *alen = small_alen, n, i;
     const char *keys[3], *parts[3];
     long long cap = w->knobs.stream_maxlen;
     struct timespec now;
@@ -791,14 +792,29 @@ static int send_reply(task *t, char *why, size_t whycap)
     content.ptr = t->reply;
     content.len = t->reply_len;
     if (sgi_history_record(&rec, "assistant", SG_STR(""), SG_STR(""),
-                           content, SG_STR(""), (double)time(NULL)) != 0 ||
-        records_to_save(t, (const char *)rec.data, rec.len, &recs, &lens,
-                        &n) != 0)
+                           content, SG_STR(""), (double)time(NULL)) != 0)
         goto oom;
-    args = malloc((n + 13) * sizeof *args);
-    alen = malloc((n + 13) * sizeof *alen);
-    if (args == NULL || alen == NULL)
-        goto oom;
+    /* ARGV[11..]: the records to append, as records_to_save() lists
+       them: the gateway's, the message's, the reply's. */
+    n = (t->recs_new ? t->nrecs : 0) + 2;
+    if (n + 13 > sizeof small_args / sizeof small_args[0]) {
+        args = malloc((n + 13) * sizeof *args);
+        alen = malloc((n + 13) * sizeof *alen);
+        if (args == NULL || alen == NULL)
+            goto oom;
+    }
+    n = 0;
+    if (t->recs_new)
+        for (i = 0; i < t->nrecs; i++) {
+            args[13 + n] = t->recs[i];
+            alen[13 + n++] = t->lens[i];
+        }
+    if (t->user_rec.len > 0) {
+        args[13 + n] = (const char *)t->user_rec.data;
+        alen[13 + n++] = t->user_rec.len;
+    }
+    args[13 + n] = (const char *)rec.data;
+    alen[13 + n++] = rec.len;
     if (sg_name_join(stream, sizeof stream, w->topo.outbound_stream_prefix,
                      t->platform, strlen(t->platform)) < 0) {
         snprintf(why, whycap, "the reply cannot be published: platform "
@@ -840,10 +856,6 @@ static int send_reply(task *t, char *why, size_t whycap)
     for (i = 3; i < 13; i++)
         if (i != 6 && i != 7)
             alen[i] = strlen(args[i]);
-    for (i = 0; i < n; i++) {
-        args[13 + i] = recs[i];
-        alen[13 + i] = lens[i];
-    }
     if (sg_conn_eval(w->conn, &reply_script, on_reply_done, t, 3,
                      (int)(n + 13), args, alen) != 0) {
         snprintf(why, whycap, "the reply cannot be published: connection "
@@ -856,10 +868,10 @@ static int send_reply(task *t, char *why, size_t whycap)
 oom:
     snprintf(why, whycap, "the reply cannot be published: out of memory");
 out:
-    free(args);
-    free(alen);
-    free(recs);
-    free(lens);
+    if (args != small_args)
+        free(args);
+    if (alen != small_alen)
+        free(alen);
     sg_buf_destroy(&rec);
     sg_buf_destroy(&stop);
     sg_buf_destroy(&msg);
