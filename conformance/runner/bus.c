@@ -894,10 +894,7 @@ static int end_quiet(sgc_ctx *c, void *ud)
         return 0;
     if (sgc_count_keys(c, w->lockp) != 0)
         return 0;
-    redisReply *r = sgc_cmd(c, "HLEN %s", w->e->attempts);
-    long long h = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r)
-        freeReplyObject(r);
+    long long h = sgc_int(c, -1, "HLEN %s", w->e->attempts);
     return h == 0;
 }
 

@@ -202,7 +202,7 @@ static int g_basic(sgc_ctx *c)
         snprintf(want, sizeof want, "mock-%lld",
                  cJSON_IsNumber(seq) ? (long long)seq->valuedouble : -1);
         redisReply *m = sgc_cmd(c, "HGET %s message_id", keys[i]);
-        redisReply *t = sgc_cmd(c, "TTL %s", keys[i]);
+        long long ttl = sgc_int(c, -3, "TTL %s", keys[i]);
         if (m && m->type == REDIS_REPLY_STRING && strcmp(m->str, want) == 0)
             marks++;
         else if (!badm[0])
@@ -210,8 +210,6 @@ static int g_basic(sgc_ctx *c)
                      "answered %s", keys[i],
                      m && m->type == REDIS_REPLY_STRING ? m->str : "(none)",
                      want);
-        long long ttl = t && t->type == REDIS_REPLY_INTEGER ? t->integer
-                                                            : -3;
         if (i == 0 ? ttl == -1 : (ttl > 7776000 - 120 && ttl <= 7776000))
             ttl_ok++;
         else if (!badm[0])
@@ -220,8 +218,6 @@ static int g_basic(sgc_ctx *c)
                             : "want 90 days");
         if (m)
             freeReplyObject(m);
-        if (t)
-            freeReplyObject(t);
     }
     sgc_check(c, "SG-OUT-007", good == 12,
               "each message sent with op send, platform http, the entry ID "
@@ -513,10 +509,7 @@ static cJSON *rpc_wait(sgc_ctx *c, const char *key, long long *ttl,
 {
     long long t0 = sgc_now_ms(), end = t0 + sgc_ms(c, 10000);
     while (sgc_now_ms() < end) {
-        redisReply *r = sgc_cmd(c, "LLEN %s", key);
-        long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-        if (r)
-            freeReplyObject(r);
+        long long n = sgc_int(c, 0, "LLEN %s", key);
         if (n > 0)
             break;
         sgc_sleep_ms(20);
@@ -524,8 +517,7 @@ static cJSON *rpc_wait(sgc_ctx *c, const char *key, long long *ttl,
     *ms = sgc_now_ms() - t0;
     sgc_sleep_ms(150);  /* a second push would be a fault */
     redisReply *r = sgc_cmd(c, "LRANGE %s 0 -1", key);
-    redisReply *t = sgc_cmd(c, "TTL %s", key);
-    *ttl = t && t->type == REDIS_REPLY_INTEGER ? t->integer : -3;
+    *ttl = sgc_int(c, -3, "TTL %s", key);
     cJSON *arr = NULL;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
         arr = cJSON_CreateArray();
@@ -537,8 +529,6 @@ static cJSON *rpc_wait(sgc_ctx *c, const char *key, long long *ttl,
     }
     if (r)
         freeReplyObject(r);
-    if (t)
-        freeReplyObject(t);
     return arr;
 }
 
@@ -900,10 +890,7 @@ static int g_inbound(sgc_ctx *c)
                                              : "-",
               jget(body, "path", NULL) ? jget(body, "path", NULL) : "-");
     cJSON_Delete(body);
-    redisReply *r = sgc_cmd(c, "XLEN %s", c->n.inbound);
-    long long xl = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r)
-        freeReplyObject(r);
+    long long xl = sgc_int(c, -1, "XLEN %s", c->n.inbound);
     sgc_check(c, "SG-FRAME-012", xl == 1, "nothing published for it",
               "%lld entries on the inbound stream", xl);
     /* XADD with an approximate cap. */
@@ -1046,10 +1033,7 @@ static int g_trimmed(sgc_ctx *c)
             break;
         sgc_sleep_ms(50);
     }
-    r = sgc_cmd(c, "HLEN %s", c->n.oattempts);
-    long long h = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r)
-        freeReplyObject(r);
+    long long h = sgc_int(c, -1, "HLEN %s", c->n.oattempts);
     sgc_check(c, "SG-CLAIM-003", p == 0 && h == 0,
               "entries trimmed while pending: gone from the pending list "
               "and from the claim-attempt hash, the sweep goes on",

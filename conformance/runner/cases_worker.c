@@ -317,10 +317,7 @@ static int w_rpc_caller(sgc_ctx *c)
               "%d calls: %d keys under %s, %s, %d waited on with BLPOP",
               calls, prefixed, pre, unique ? "all distinct" : "a key reused",
               blpops);
-    redisReply *r = sgc_cmd(c, "LLEN %s", c->rpc_keys[1]);
-    long long late = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r)
-        freeReplyObject(r);
+    long long late = sgc_int(c, -1, "LLEN %s", c->rpc_keys[1]);
     sgc_check(c, "SG-RPC-010", unique && late == 1,
               "a reply after the caller's timeout is never taken by a "
               "later call", "late reply list length %lld (1 = untouched)",
@@ -598,10 +595,7 @@ static int w_malformed(sgc_ctx *c)
               "no LLM call for a dead-lettered entry",
               "%d LLM requests in all (1 expected, for the healthy entry)",
               sgc_count_kind(c, SGC_EV_EFFECT));
-    redisReply *r = sgc_cmd(c, "XLEN %s", c->n.dlq);
-    long long xl = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r)
-        freeReplyObject(r);
+    long long xl = sgc_int(c, -1, "XLEN %s", c->n.dlq);
     sgc_check(c, "SG-DLQ-006", xl == (long long)nb,
               "the dead-letter stream is not trimmed by the consumer",
               "XLEN %lld, %zu letters written", xl, nb);
@@ -956,20 +950,6 @@ static int pred_waiter(sgc_ctx *c, void *ud)
     return ok;
 }
 
-static long long redis_ll(sgc_ctx *c, const char *cmd, const char *a,
-                          const char *b)
-{
-    const char *argv[3] = { cmd, a, b };
-    redisReply *r = sgc_cmdargv(c, b != NULL ? 3 : 2, argv, NULL);
-    long long v = -1;
-
-    if (r && r->type == REDIS_REPLY_INTEGER)
-        v = r->integer;
-    if (r)
-        freeReplyObject(r);
-    return v;
-}
-
 /*
  * The worker as a waiter (SG-LOCK-008): a stranger holds a channel's lock;
  * the worker's busy begin records a wake list in the waiters hash. After
@@ -1027,7 +1007,7 @@ static int w_lock_wake(sgc_ctx *c)
             freeReplyObject(r);
         sgc_wait(c, 10000, sgc_pred_effect, t1);
         long long began = first_effect_ms(c, t1);
-        long long left = redis_ll(c, "LLEN", w.value, NULL);
+        long long left = sgc_int(c, -1, "LLEN %s", w.value);
         sgc_check(c, "SG-LOCK-008", began > 0 && began - woke_at < 200 &&
                                         left == 0,
                   "woken through its list (BLPOP), the waiter begins at "
@@ -1060,8 +1040,8 @@ static int w_lock_wake(sgc_ctx *c)
                  strcmp(r->element[0]->str, key2) == 0;
     if (r)
         freeReplyObject(r);
-    long long field = redis_ll(c, "HEXISTS", hash, key2);
-    long long ttl = redis_ll(c, "PTTL", mine, NULL);
+    long long field = sgc_int(c, -1, "HEXISTS %s %s", hash, key2);
+    long long ttl = sgc_int(c, -1, "PTTL %s", mine);
     sgc_check(c, "SG-LOCK-009", pushed && field == 0 && ttl > 0 &&
                                     ttl <= 60000,
               "releasing the lock, the holder's script moves the waiter's "

@@ -341,6 +341,8 @@ void sgc_info(sgc_ctx *c, const char *req, const char *fmt, ...);
 struct redisReply *sgc_cmd(sgc_ctx *c, const char *fmt, ...);
 struct redisReply *sgc_cmdargv(sgc_ctx *c, int argc, const char **argv,
                                const size_t *lens);
+/* The integer reply of a command, or `none` for any other reply or none. */
+long long sgc_int(sgc_ctx *c, long long none, const char *fmt, ...);
 /* Restarts Redis (keeping data when the case has persistence). */
 int sgc_redis_restart(sgc_ctx *c);
 

@@ -163,6 +163,29 @@ redisReply *sgc_cmd(sgc_ctx *c, const char *fmt, ...)
     return NULL;
 }
 
+long long sgc_int(sgc_ctx *c, long long none, const char *fmt, ...)
+{
+    long long v = none;
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (c->rc == NULL && redis_connect(c) != 0)
+            return none;
+        va_list ap;
+        va_start(ap, fmt);
+        redisReply *r = redisvCommand(c->rc, fmt, ap);
+        va_end(ap);
+        if (r != NULL) {
+            if (r->type == REDIS_REPLY_INTEGER)
+                v = r->integer;
+            freeReplyObject(r);
+            return v;
+        }
+        redisFree(c->rc);
+        c->rc = NULL;
+    }
+    return none;
+}
+
 redisReply *sgc_cmdargv(sgc_ctx *c, int argc, const char **argv,
                         const size_t *lens)
 {
