@@ -362,7 +362,12 @@ static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
     sock *s;
 
     (void)purpose;
+#ifdef SOCK_CLOEXEC
+    /* Nothing the gateway might ever start should inherit it. */
+    fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+#else
     fd = socket(addr->family, addr->socktype, addr->protocol);
+#endif
     if (fd == CURL_SOCKET_BAD)
         return fd;
     if ((size_t)fd >= c->nowned) {
