@@ -16,10 +16,14 @@
  * body (any other use resets it first, curl_easy_reset). Watched sockets
  * keep their event in place, idle connections' sockets too (on_socket()),
  * so a call on a kept connection changes nothing in epoll. A call in the
- * steady state allocates next to nothing here. Work libcurl would repeat for every transfer is done
- * once: the URL is parsed once per pooled handle (CURLOPT_CURLU), and
- * the environment is searched for a proxy once (CURLOPT_PROXY "" when
- * it names none).
+ * steady state allocates next to nothing here.
+ *
+ * Work libcurl would repeat for every transfer is done once, or avoided:
+ * the URL is parsed once per pooled handle (CURLOPT_CURLU); the
+ * environment is searched for a proxy once (CURLOPT_PROXY "" when it
+ * names none); a small body goes without the empty "Expect:" header;
+ * the receive buffer libcurl allocates per transfer is small enough for
+ * malloc's per-thread cache (RECV_BUFFER).
  *
  * Memory. libcurl and what it brings along (OpenSSL, GnuTLS, Kerberos,
  * LDAP, SSH: some thirty libraries) take several MB of resident pages
