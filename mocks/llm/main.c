@@ -256,16 +256,20 @@ static void handle_chat(mock_server *s, llm_mock *m,
     int status = 200;
     int rc;
 
-    if (rec == NULL || raw == NULL) {
-        free(rec);
+    if (rec == NULL) {
         free(raw);
         mock_reply_json(req, 500, error_object(500, "out of memory", NULL));
         return;
     }
     /* Read before the record takes the bytes: the journal may drop a
      * record, never while its request is being answered, but reading
-     * first needs no such argument. */
-    rc = llm_request_read(&in, raw, len);
+     * first needs no such argument. A body that could not be copied
+     * out for want of memory reads as no JSON, and is recorded as null,
+     * as it always was (the record is committed all the same: the
+     * journal's seqs have no gaps). */
+    memset(&in, 0, sizeof in);
+    in.status = LLM_REQUEST_NOT_JSON;
+    rc = raw != NULL ? llm_request_read(&in, raw, len) : 0;
     seq = rec->seq;
     rec->path = strdup(path);
     rec->authorization = auth != NULL ? strdup(auth) : NULL;
