@@ -205,11 +205,11 @@ const char *gw_curl_setup_error(void)
 
 /*
  * libcurl's receive buffer, allocated for every transfer and freed after
- * it. At its default of 16 KiB that is a large-bin allocation, which
- * makes malloc first consolidate every small free chunk: 5-10 % of the
- * gateway's CPU went there. 1 KiB (libcurl's least) is served from
- * malloc's per-thread cache, and still holds a webhook's usual answer,
- * headers and all, in one read; a bigger answer takes more reads.
+ * it. At its default of 16 KiB that is a large-bin request, which makes
+ * glibc's malloc first consolidate every small free chunk, at every
+ * call. 1 KiB (libcurl's least) is served from malloc's per-thread
+ * cache, and still holds a webhook's usual answer, headers and all, in
+ * one read; a bigger answer takes more reads.
  */
 #define RECV_BUFFER 1024L
 
