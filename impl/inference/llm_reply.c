@@ -392,7 +392,7 @@ static int reply_fast(const char *body, size_t len, sgi_llm_reply *out)
     return 1;
 }
 
-/* ---- the tree reading ---------------------------------------------------- */
+/* ---- the tree reading --------------------------------------------------- */
 
 static int reply_tree(const char *body, size_t len, size_t max_bytes,
                       sgi_llm_reply *out, char *err, size_t errcap);

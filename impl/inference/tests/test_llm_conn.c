@@ -62,8 +62,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 {
     world *w = arg;
     struct evbuffer *b = evbuffer_new();
-    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req),
-                                          "Authorization");
+    const char *auth = evhttp_find_header(
+        evhttp_request_get_input_headers(req), "Authorization");
 
     w->requests++;
     snprintf(w->last_uri, sizeof w->last_uri, "%s",
