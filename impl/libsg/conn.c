@@ -20,6 +20,7 @@
 #include "sg/conn.h"
 
 #include "clock.h"
+#include "resp.h"
 #include "sg/error.h"
 
 #include <errno.h>
@@ -110,6 +111,8 @@ struct sg_conn {
     conn_script *scripts;
     size_t nscripts;
     size_t capscripts;
+
+    sg_buf out;             /* the command being written, reused */
 };
 
 static void start_connect(sg_conn *c);
@@ -477,12 +480,20 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata);
 
-/* Writes one command for cmd on the current context. 0 or SG_E... */
+/*
+ * Writes one command for cmd on the current context. 0 or SG_E... The
+ * command is written as RESP here (resp.h) rather than by
+ * redisAsyncCommandArgv(), whose formatting of each argument through a
+ * format string cost more than the rest of the sending.
+ */
 static int write_cmd(sg_conn *c, sg__cmd *cmd, int argc, const char **argv,
                      const size_t *argvlen)
 {
-    if (redisAsyncCommandArgv(c->ac, on_reply, cmd, argc, argv, argvlen) !=
-        REDIS_OK)
+    if (sg__resp_command(&c->out, argc, argv, argvlen) != 0)
+        return SG_ENOMEM;
+    if (redisAsyncFormattedCommand(c->ac, on_reply, cmd,
+                                   (const char *)c->out.data,
+                                   c->out.len) != REDIS_OK)
         return SG_ECLOSED;
     c->sent++;
     if (c->sent_total != NULL)
@@ -746,6 +757,7 @@ int sg_conn_new(struct event_base *base, const sg_conn_opts *opts,
     memset(c, 0, sizeof *c);
     c->base = base;
     c->mem = mem;
+    sg_buf_init(&c->out, mem);
     c->log = opts->log;
     copy_str(c->host, sizeof c->host, host);
     c->port = opts->port != 0 ? opts->port : 6379;
@@ -839,6 +851,7 @@ static void conn_destroy(sg_conn *c)
     for (i = 0; i < c->nscripts; i++)
         mem_free(c->mem, (void *)(uintptr_t)c->scripts[i].s.name);
     mem_free(c->mem, c->scripts);
+    sg_buf_destroy(&c->out);
     mem_free(c->mem, c);
 }
 

@@ -37,6 +37,7 @@
 #include "sg/consumer.h"
 
 #include "clock.h"
+#include "resp.h"
 #include "scripts.h"
 #include "sg/random.h"
 #include "strmap.h"
@@ -262,9 +263,22 @@ static char *xstrdup(const sg_mem *mem, const char *s)
 
 static void put_num(char *buf, size_t cap, long long v)
 {
-    int n = snprintf(buf, cap, "%lld", v);
+    char digits[SG__DEC_MAX];
+    size_t n;
+    int w;
 
-    if (n < 0 || (size_t)n >= cap)
+    if (v >= 0) {
+        n = sg__dec_u64(digits, (uint64_t)v);
+        if (n < cap) {
+            memcpy(buf, digits, n);
+            buf[n] = '\0';
+        } else if (cap > 0) {
+            buf[0] = '\0';
+        }
+        return;
+    }
+    w = snprintf(buf, cap, "%lld", v);
+    if (w < 0 || (size_t)w >= cap)
         buf[0] = '\0';
 }
 
