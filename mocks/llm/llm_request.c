@@ -550,6 +550,9 @@ static bool span_is_user(const span *sp)
     return strcmp(buf, "user") == 0;
 }
 
+/* What the scan has found so far: the first `model`, whether the first
+ * `messages` is an array, and from its elements the words and the
+ * content of the last user message. */
 typedef struct reader {
     span model;
     bool messages_seen;
@@ -559,6 +562,7 @@ typedef struct reader {
     long words;
 } reader;
 
+/* One element of `messages`: its first role and content. */
 typedef struct message {
     span role;
     span content;
