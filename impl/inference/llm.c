@@ -414,11 +414,16 @@ static curl_socket_t on_curl_open(void *clientp, curlsocktype purpose,
 {
     sgi_llm *llm = clientp;
     curl_socket_t s;
+    sock *sk;
 
     (void)purpose;
     s = socket(a->family, a->socktype, a->protocol);
     if (s == CURL_SOCKET_BAD)
         return s;
+    /* A watch left on this descriptor (its socket closed without
+       on_curl_close(), which libcurl does not do) goes first. */
+    if ((sk = sock_find(llm, s)) != NULL)
+        sock_free(llm, sk);
     if (sock_new(llm, s, 1) == NULL) {
         close(s);
         return CURL_SOCKET_BAD;
