@@ -21,6 +21,7 @@
 
 #include "gw.h"
 #include "gw_curl.h"
+#include "sg/conn.h"
 
 #define PROG "sg-gateway"
 #define VERSION "0.1.0"
@@ -150,7 +151,7 @@ int main(int argc, char **argv)
     o.stop_request_ud = &a;
     o.console_in_fd = 0;
     o.console_out = stdout;
-    a.base = event_base_new();
+    a.base = sg_event_base_new();
     if (a.base == NULL || gw_new(a.base, &cfg, &o, &a.g) != 0) {
         fprintf(stderr, PROG ": out of memory\n");
         goto out;

@@ -14,6 +14,7 @@
 
 #include "llm.h"
 #include "worker.h"
+#include "sg/conn.h"
 
 #define PROG "sg-inference"
 #ifndef SG_VERSION
@@ -112,7 +113,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     memset(&a, 0, sizeof a);
-    a.base = event_base_new();
+    a.base = sg_event_base_new();
     if (a.base == NULL) {
         fprintf(stderr, PROG ": no event loop\n");
         return 1;

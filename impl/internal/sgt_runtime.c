@@ -31,7 +31,7 @@ int sgt_runtime_start(sgt_runtime *rt, const sgt_redis_opts *ro)
         fprintf(stderr, "%s\n", rt->redis.errstr);
         return -1;
     }
-    rt->base = event_base_new();
+    rt->base = sg_event_base_new();
     rt->sync = sgt_redis_connect(&rt->redis);
     sg_log_init(&rt->log);
     rt->log.level = getenv("SG_TEST_DEBUG") != NULL ? SG_LOG_DEBUG

@@ -647,7 +647,7 @@ int bench_runtime_main(int argc, char **argv)
     }
     e.n = n;
     e.channels = channels;
-    e.base = event_base_new();
+    e.base = sg_event_base_new();
     e.sync = redisConnect(host, port);
     if (e.base == NULL || e.sync == NULL || e.sync->err) {
         fprintf(stderr, "sg-bench runtime: cannot reach %s:%d\n", host,

@@ -4,11 +4,12 @@
  * Concurrency model. A process runs one libevent event_base, which the
  * caller creates, runs and frees. Every sg_conn lives on that base and
  * talks to Redis through hiredis' asynchronous API and its libevent
- * adapter: a command is written when the loop next polls, and its reply
- * arrives as a callback from the loop. Commands issued in one loop
- * iteration leave in one write, so issuing several commands back to back
- * is a pipeline. Nothing here blocks and nothing here is thread-safe: call
- * every function from the thread that runs the base.
+ * adapter: a command is written once the callbacks already due in the
+ * loop's current iteration have run, and its reply arrives as a callback
+ * from the loop. Commands issued back to back leave in one write, a
+ * pipeline. Nothing here blocks and nothing here is thread-safe: call
+ * every function from the thread that runs the base. sg_event_base_new()
+ * makes a base that suits the connections best.
  *
  * A blocking command (XREADGROUP ... BLOCK, BLPOP) holds its connection for
  * the whole block: every command queued behind it waits. Give each blocking
@@ -77,6 +78,16 @@ extern "C" {
 struct event_base;
 
 typedef struct sg_conn sg_conn;
+
+/*
+ * A new event_base for a process of sg_conn connections: libevent's
+ * default backend with EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST, so that the
+ * write event hiredis adds and drops around each write costs no system
+ * call (the flag's limit: a descriptor must not be dup()ed while it has
+ * events). Free with event_base_free(). NULL when libevent cannot make
+ * one.
+ */
+struct event_base *sg_event_base_new(void);
 
 /* ---- replies ---------------------------------------------------------- */
 
