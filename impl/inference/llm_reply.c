@@ -14,6 +14,7 @@
 
 #include "../libsg/json_text.h"
 #include "../libsg/utf8.h"
+#include "json_scan.h"
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
@@ -98,37 +99,6 @@ typedef struct fast {
     int root_object;
 } fast;
 
-static const char *fast_ws(const char *p, const char *e)
-{
-    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-static int fast_hex4(const char *p, const char *e, unsigned *out)
-{
-    unsigned v = 0;
-    int i;
-
-    if (e - p < 4)
-        return -1;
-    for (i = 0; i < 4; i++) {
-        char c = p[i];
-
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* The string at p (its opening quote): its end, or NULL when it is not
    one strict JSON reads (a surrogate only in a pair, as cJSON wants);
    *esc: it holds an escape. */
@@ -152,14 +122,15 @@ static const char *fast_str(const char *p, const char *e, int *esc)
                 return NULL;
             continue;
         }
-        if (fast_hex4(p + 1, e, &v) != 0)
+        if (sgi_json_hex4(p + 1, e, &v) != 0)
             return NULL;
         p += 4;
         if (v >= 0xDC00 && v <= 0xDFFF)
             return NULL;
         if (v >= 0xD800 && v <= 0xDBFF) {
             if (e - p < 7 || p[1] != '\\' || p[2] != 'u' ||
-                fast_hex4(p + 3, e, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
+                sgi_json_hex4(p + 3, e, &lo) != 0 || lo < 0xDC00 ||
+                lo > 0xDFFF)
                 return NULL;
             p += 6;
         }
@@ -219,7 +190,7 @@ static const char *fast_value(fast *f, const char *p, int at, int depth)
             return NULL;
         if (at == AT_ROOT)
             f->root_object = 1;
-        p = fast_ws(p + 1, e);
+        p = sgi_json_ws(p + 1, e);
         if (p < e && *p == '}')
             return p + 1;
         for (;;) {
@@ -230,10 +201,10 @@ static const char *fast_value(fast *f, const char *p, int at, int depth)
             if ((p = fast_str(p, e, &esc)) == NULL || esc)
                 return NULL;
             n = (size_t)(p - 1 - k);
-            p = fast_ws(p, e);
+            p = sgi_json_ws(p, e);
             if (p >= e || *p != ':')
                 return NULL;
-            v = fast_ws(p + 1, e);
+            v = sgi_json_ws(p + 1, e);
             if (at == AT_ROOT && FAST_KEY(k, n, "choices") &&
                 f->choices == NULL) {
                 f->choices = v;
@@ -254,9 +225,9 @@ static const char *fast_value(fast *f, const char *p, int at, int depth)
             }
             if ((p = fast_value(f, v, sub, depth + 1)) == NULL)
                 return NULL;
-            p = fast_ws(p, e);
+            p = sgi_json_ws(p, e);
             if (p < e && *p == ',') {
-                p = fast_ws(p + 1, e);
+                p = sgi_json_ws(p + 1, e);
                 continue;
             }
             return p < e && *p == '}' ? p + 1 : NULL;
@@ -267,7 +238,7 @@ static const char *fast_value(fast *f, const char *p, int at, int depth)
 
         if (depth >= SGI_LLM_REPLY_MAX_DEPTH)
             return NULL;
-        p = fast_ws(p + 1, e);
+        p = sgi_json_ws(p + 1, e);
         if (p < e && *p == ']')
             return p + 1;
         for (;;) {
@@ -280,9 +251,9 @@ static const char *fast_value(fast *f, const char *p, int at, int depth)
             first = 0;
             if ((p = fast_value(f, p, sub, depth + 1)) == NULL)
                 return NULL;
-            p = fast_ws(p, e);
+            p = sgi_json_ws(p, e);
             if (p < e && *p == ',') {
-                p = fast_ws(p + 1, e);
+                p = sgi_json_ws(p + 1, e);
                 continue;
             }
             return p < e && *p == ']' ? p + 1 : NULL;
@@ -323,10 +294,10 @@ static char *fast_decode(const char *p, size_t *n)
             q++;
             continue;
         }
-        (void)fast_hex4(q + 1, q + 5, &v);
+        (void)sgi_json_hex4(q + 1, q + 5, &v);
         q += 5;
         if (v >= 0xD800 && v <= 0xDBFF) {
-            (void)fast_hex4(q + 2, q + 6, &lo);
+            (void)sgi_json_hex4(q + 2, q + 6, &lo);
             q += 6;
             v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
         }
@@ -362,8 +333,8 @@ static int reply_fast(const char *body, size_t len, sgi_llm_reply *out)
 
     memset(&f, 0, sizeof f);
     f.e = body + len;
-    p = fast_value(&f, fast_ws(body, f.e), AT_ROOT, 0);
-    if (p == NULL || fast_ws(p, f.e) != f.e || !f.root_object ||
+    p = fast_value(&f, sgi_json_ws(body, f.e), AT_ROOT, 0);
+    if (p == NULL || sgi_json_ws(p, f.e) != f.e || !f.root_object ||
         f.choices == NULL || *f.choices != '[' || f.c0 == NULL ||
         *f.c0 != '{' || f.message == NULL || *f.message != '{' ||
         f.content == NULL || *f.content != '"' || f.content[1] == '"' ||

@@ -15,6 +15,7 @@
 
 #include "../libsg/json_text.h"
 #include "../libsg/utf8.h"
+#include "json_scan.h"
 
 static int put_raw(sg_buf *b, const char *s)
 {
@@ -293,37 +294,6 @@ typedef struct lit {
     size_t n;
 } lit;
 
-static const char *skip_ws(const char *p, const char *e)
-{
-    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-static int hex4(const char *p, const char *e, unsigned *out)
-{
-    unsigned v = 0;
-    int i;
-
-    if (e - p < 4)
-        return -1;
-    for (i = 0; i < 4; i++) {
-        char c = p[i];
-
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /*
  * The JSON string at p (on its opening quote): checks its escapes (a
  * surrogate only in a pair), that no control character is raw, and that
@@ -365,7 +335,7 @@ static const char *scan_str(const char *p, const char *e, lit *out,
         if (*p == 'u') {
             unsigned v;
 
-            if (hex4(p + 1, e, &v) != 0)
+            if (sgi_json_hex4(p + 1, e, &v) != 0)
                 return NULL;
             p += 5;
             if (v >= 0xDC00 && v <= 0xDFFF) {
@@ -407,7 +377,7 @@ static const char *skip_value(const char *p, const char *e, int depth)
     lit l;
     size_t d;
 
-    p = skip_ws(p, e);
+    p = sgi_json_ws(p, e);
     if (p >= e)
         return NULL;
     if (*p == '"')
@@ -417,15 +387,15 @@ static const char *skip_value(const char *p, const char *e, int depth)
 
         if (depth <= 0)
             return NULL;
-        p = skip_ws(p + 1, e);
+        p = sgi_json_ws(p + 1, e);
         if (p < e && *p == close)
             return p + 1;
         for (;;) {
             if (close == '}') {
-                p = scan_str(skip_ws(p, e), e, &l, &d);
+                p = scan_str(sgi_json_ws(p, e), e, &l, &d);
                 if (p == NULL)
                     return NULL;
-                p = skip_ws(p, e);
+                p = sgi_json_ws(p, e);
                 if (p >= e || *p != ':')
                     return NULL;
                 p++;
@@ -433,7 +403,7 @@ static const char *skip_value(const char *p, const char *e, int depth)
             p = skip_value(p, e, depth - 1);
             if (p == NULL)
                 return NULL;
-            p = skip_ws(p, e);
+            p = sgi_json_ws(p, e);
             if (p < e && *p == ',') {
                 p++;
                 continue;
@@ -481,12 +451,12 @@ static size_t lit_decode(lit l, char *out, size_t cap)
             p++;
             continue;
         }
-        (void)hex4(p + 1, e, &v);
+        (void)sgi_json_hex4(p + 1, e, &v);
         p += 5;
         if (v >= 0xD800 && v <= 0xDBFF) {
             unsigned lo = 0;
 
-            (void)hex4(p + 2, e, &lo);
+            (void)sgi_json_hex4(p + 2, e, &lo);
             p += 6;
             v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
         }
@@ -578,10 +548,10 @@ static void read_record(const char *rec, size_t len, record *r)
     if (read_own_record(rec, e, r))
         return;
     memset(r, 0, sizeof *r);
-    p = skip_ws(rec, e);
+    p = sgi_json_ws(rec, e);
     if (p >= e || *p != '{')
         return;
-    p = skip_ws(p + 1, e);
+    p = sgi_json_ws(p + 1, e);
     if (p < e && *p == '}') {
         p++;
     } else {
@@ -589,13 +559,13 @@ static void read_record(const char *rec, size_t len, record *r)
             lit key, v;
             size_t d;
 
-            p = scan_str(skip_ws(p, e), e, &key, &d);
+            p = scan_str(sgi_json_ws(p, e), e, &key, &d);
             if (p == NULL)
                 return;
-            p = skip_ws(p, e);
+            p = sgi_json_ws(p, e);
             if (p >= e || *p != ':')
                 return;
-            p = skip_ws(p + 1, e);
+            p = sgi_json_ws(p + 1, e);
 #define KEY_IS(k) (key.n == sizeof k - 1 && memcmp(key.p, k, key.n) == 0)
             if (KEY_IS("role") && !have_role) {
                 char buf[16];
@@ -632,7 +602,7 @@ static void read_record(const char *rec, size_t len, record *r)
                 return;
             }
 #undef KEY_IS
-            p = skip_ws(p, e);
+            p = sgi_json_ws(p, e);
             if (p < e && *p == ',') {
                 p++;
                 continue;
@@ -644,7 +614,7 @@ static void read_record(const char *rec, size_t len, record *r)
             return;
         }
     }
-    if (skip_ws(p, e) != e || !have_role || !have_content)
+    if (sgi_json_ws(p, e) != e || !have_role || !have_content)
         return;
     r->usable = 1;
 }
