@@ -328,6 +328,16 @@ static void test_bus_trims_and_warns_about_backlog(void **state)
     r = redisCommand(w->rt.sync, "XLEN sg:stream:outbound:discord");
     assert_true(r->integer >= 1000 && r->integer < 1500);
     freeReplyObject(r);
+    /*
+     * The check runs behind a publish, at most once per millisecond. The
+     * 1500 publishes above may all be queued within one millisecond, when
+     * only the first one's check (on an empty stream) runs; a publish now,
+     * more than a millisecond later, is checked behind a full stream.
+     */
+    assert_int_equal(sg_bus_publish_outbound(bus, "discord", &env, "t",
+                                             on_published, w, &err), 0);
+    wait_published(w, 1501);
+    sgt_loop_for(w->rt.base, 20);
     assert_int_equal(count_lines(&w->cap, "backlog on stream "
                                           "sg:stream:outbound:discord "
                                           "group sg:gateway:discord"), 1);
