@@ -719,6 +719,22 @@ static void last_delivered(sgc_ctx *c, char *out, size_t cap)
         freeReplyObject(r);
 }
 
+/* KEYS[1] stream; ARGV[1] group, ARGV[2] the wake-up prefix. */
+static const char pending_lua[] =
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', '100000') "
+    "local seen, h = {}, {} "
+    "for i = 1, #p do "
+    "  local o = p[i][2] "
+    "  if not seen[o] then "
+    "    seen[o] = true "
+    "    local base = ':' .. ARGV[1] .. ':' .. o "
+    "    h[#h + 1] = o "
+    "    h[#h + 1] = redis.call('LLEN', ARGV[2] .. ':hand' .. base) "
+    "    h[#h + 1] = redis.call('GET', ARGV[2] .. ':handcap' .. base) or '' "
+    "  end "
+    "end "
+    "return {p, h}";
+
 static void observe_pending(sgc_ctx *c)
 {
     if (c->hist.nt == 0)
@@ -728,13 +744,23 @@ static void observe_pending(sgc_ctx *c)
     unsigned long long lms = 0, lseq = 0;
     if (last[0] == '\0' || sgc_parse_id(last, &lms, &lseq) != 0)
         return;
-    redisReply *r = sgc_cmd(c, "XPENDING %s %s - + 100000", role_stream(c),
-                            role_group(c));
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-        if (r)
-            freeReplyObject(r);
+    /*
+     * The pending list, and per consumer its hand list's length and
+     * advertised bound (SG-IN-026/027), read in one script so that the
+     * two agree: entries handed to a consumer are pending at it before it
+     * has read them.
+     */
+    redisReply *all = sgc_cmd(c, "EVAL %s 1 %s %s %s", pending_lua,
+                              role_stream(c), role_group(c),
+                              c->n.wake_prefix);
+    if (all == NULL || all->type != REDIS_REPLY_ARRAY || all->elements != 2 ||
+        all->element[0]->type != REDIS_REPLY_ARRAY ||
+        all->element[1]->type != REDIS_REPLY_ARRAY) {
+        if (all)
+            freeReplyObject(all);
         return;
     }
+    const redisReply *r = all->element[0];
     /* Mark what is pending now. */
     unsigned char *pending = calloc(c->hist.nt, 1);
     long long now = sgc_now_ms();
@@ -742,6 +768,7 @@ static void observe_pending(sgc_ctx *c)
     {
         const char *owners[8];
         int counts[8], nown = 0;
+        const redisReply *h = all->element[1];
         for (size_t i = 0; i < r->elements; i++) {
             const redisReply *p = r->element[i];
             if (p->type != REDIS_REPLY_ARRAY || p->elements < 4)
@@ -755,9 +782,24 @@ static void observe_pending(sgc_ctx *c)
                 owners[nown] = p->element[1]->str;
                 counts[nown++] = 0;
             }
-            if (++counts[k] > c->max_owner_pending)
-                c->max_owner_pending = counts[k];
+            counts[k]++;
         }
+        /* {owner, list length, bound ("" for none), ...} */
+        for (size_t i = 0; i + 2 < h->elements; i += 3) {
+            long long listed = h->element[i + 1]->integer;
+            const char *bound = h->element[i + 2]->str;
+            int over;
+            for (int k = 0; k < nown; k++)
+                if (strcmp(owners[k], h->element[i]->str) == 0)
+                    counts[k] -= (int)listed;
+            over = listed > 0 && (bound == NULL || bound[0] == '\0' ||
+                                  listed > atoll(bound));
+            if (over && listed > c->max_hand_over)
+                c->max_hand_over = (int)listed;
+        }
+        for (int k = 0; k < nown; k++)
+            if (counts[k] > c->max_owner_pending)
+                c->max_owner_pending = counts[k];
     }
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *p = r->element[i];
@@ -781,7 +823,7 @@ static void observe_pending(sgc_ctx *c)
                             deliveries);
         }
     }
-    freeReplyObject(r);
+    freeReplyObject(all);
     for (size_t i = 0; pending && i < c->hist.nt; i++) {
         sgc_tracked *t = &c->hist.t[i];
         if (t->acked || pending[i])

@@ -622,9 +622,13 @@ static int w_burst(sgc_ctx *c)
     sgc_hcheck_opts o = { 0, 1, 1, 1, 0, 5, 0 };
     sgc_judge(c, &o, NULL);
     sgc_check(c, "SG-IN-002", c->max_owner_pending <= 64,
-              "no consumer holds more than SG_MAX_IN_FLIGHT (64) entries",
+              "no consumer holds more than SG_MAX_IN_FLIGHT (64) entries "
+              "(pending at it, less those waiting in its hand list)",
               "up to %d entries pending at one consumer",
               c->max_owner_pending);
+    sgc_check(c, "SG-IN-027", c->max_hand_over == 0,
+              "no hand list longer than its consumer's hand-over key allows",
+              "a hand list of %d notes past its bound", c->max_hand_over);
     sgc_check(c, "SG-IN-008", sgc_pred_settled(c, NULL),
               "40 channels handled concurrently: the burst settles",
               "not every entry answered in 60 s");
@@ -1863,7 +1867,7 @@ const sgc_case sgc_worker_cases[] = {
     W("worker.burst.many_channels", "1600 entries over 40 channels at once, "
       "two instances: exactly once, none reclaimed",
       "SG-IN-002 SG-IN-004 SG-IN-008 SG-IN-009 SG-IN-019 SG-IN-021 "
-      "SG-LOCK-005 SG-CLAIM-007 SG-DLQ-004 SG-LOCK-007",
+      "SG-LOCK-005 SG-CLAIM-007 SG-DLQ-004 SG-LOCK-007 SG-IN-027",
       NULL, 0, 0, 5, w_burst),
     W("worker.order.one_instance", "per-channel order of 150 entries on "
       "one instance", "SG-IN-004 SG-IN-005 SG-IN-019", NULL, 1, 0, 10,

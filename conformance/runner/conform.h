@@ -255,7 +255,10 @@ typedef struct sgc_ctx {
     cJSON *outs;                /* every outbound entry seen (array of
                                    {id, type, channel_id, text, ...}) */
     long long llm_next, platform_next;
-    int max_owner_pending;      /* most entries one consumer held */
+    int max_owner_pending;      /* most entries one consumer held, not
+                                   counting those in its hand list */
+    int max_hand_over;          /* longest hand list past its bound (0:
+                                   none) */
     int rpc_seen;               /* RPCs the runner saw as gateway */
     const char *rpc_reply;      /* JSON it answers with (default []) */
     const char *rpc_plan[8];    /* per call: reply text; "" no reply;

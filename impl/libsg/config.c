@@ -211,6 +211,7 @@ void sg_knobs_init(sg_knobs *k)
         knob_set(k, &knobs[i], knobs[i].def);
     k->order_queues = 1;
     k->lock_wake = 1;
+    k->hand_over = 1;
 }
 
 /* Parses a positive decimal integer up to max. 0 or SG_EINVAL. */
@@ -257,8 +258,9 @@ int sg_knobs_from_lookup(sg_knobs *k, sg_lookup_fn *lookup, void *ud,
     if (k->stream_maxlen < SG_STREAM_MAXLEN_MIN)
         k->stream_maxlen = SG_STREAM_MAXLEN_MIN;
     {
-        static const char *const vars[] = {"SG_ORDER_QUEUES", "SG_LOCK_WAKE"};
-        int *const at[] = {&k->order_queues, &k->lock_wake};
+        static const char *const vars[] = {"SG_ORDER_QUEUES", "SG_LOCK_WAKE",
+                                           "SG_HAND_OVER"};
+        int *const at[] = {&k->order_queues, &k->lock_wake, &k->hand_over};
 
         for (i = 0; i < sizeof vars / sizeof vars[0]; i++) {
             const char *v = lookup(vars[i], ud);

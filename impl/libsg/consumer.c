@@ -55,6 +55,8 @@
 #define READ_MARGIN_MS 5000    /* beyond BLOCK before a read times out */
 #define READS_MAX 12           /* XREADGROUPs in the reader's pipeline */
 #define RETRY_MS 100           /* after a send failed at once */
+#define READ_GATE_MS 2         /* the longest an ordered read waits to batch */
+#define HAND_WINDOWS 4         /* hand list bound, in SG_MAX_IN_FLIGHTs */
 #define LOCK_DELAY_MIN_MS 10   /* SG-LOCK-005 */
 #define LOCK_DELAY_MAX_MS 500
 #define TOKEN_BYTES 16         /* 128 bits, SG-LOCK-001 */
@@ -179,6 +181,11 @@ struct sg_consumer {
     char *wake_list;               /* this consumer's wake list */
     sg_conn *waker;                /* BLPOP on wake_list, nothing else */
     int wake_pending;              /* that BLPOP is in flight */
+    char *hand;                    /* hand-over prefix; NULL: no hand-over */
+    char *hand_key;                /* this consumer's hand-over key */
+    char *hand_list;               /* and its hand list */
+    char hand_ttl_s[16];           /* their TTL, ms */
+    char hand_cap_s[24];           /* the hand list's bound */
     sg__scripts scripts;
 
     int started;
@@ -191,6 +198,7 @@ struct sg_consumer {
     int last_full;                 /* the last read got all it asked */
     long long reserved;            /* sum of read_counts in flight */
     int need_wait;                 /* ordered: the group ran dry */
+    uint64_t gate_since;           /* ordered: a read waits since (ms) */
     int waiting;                   /* ordered: XREAD BLOCK in flight */
     char newest[48];               /* ordered: the stream's newest ID */
     int creating_group;
@@ -1136,11 +1144,16 @@ static void on_read(sg_conn *conn, int status, const sg_reply *reply,
     e->reads--;
     e->reserved -= asked;
     if (status == 0 && e->order != NULL) {
-        /* {XREADGROUP reply or nil, newest ID, channels} */
+        /* {entries or nil, newest ID, channels, taken, handed, popped} */
         const sg_reply *xr = sg_reply_at(reply, 0);
         const sg_reply *chans = sg_reply_at(reply, 2);
+        long long taken = sg_reply_integer(sg_reply_at(reply, 3));
         size_t i, len;
         const char *newest = sg_reply_str(sg_reply_at(reply, 1), &len);
+
+        e->st.handed_over +=
+            (uint64_t)sg_reply_integer(sg_reply_at(reply, 4));
+        e->st.handed_in += (uint64_t)sg_reply_integer(sg_reply_at(reply, 5));
 
         if (newest != NULL && len > 0 && len < sizeof e->newest) {
             memcpy(e->newest, newest, len);
@@ -1149,10 +1162,10 @@ static void on_read(sg_conn *conn, int status, const sg_reply *reply,
         for (i = 0; i < sg_reply_len(xr); i++) {
             const sg_reply *entries = sg_reply_at(sg_reply_at(xr, i), 1);
 
-            got += sg_reply_len(entries);
             admit_entries(e, entries, i == 0 ? chans : NULL, 0);
         }
-        e->last_full = got >= (size_t)asked;
+        /* Entries handed over count as taken: the stream had them. */
+        e->last_full = taken >= asked;
         /* The latest reply decides: a full one may have left more. */
         e->need_wait = !e->last_full;
         read_more(e);
@@ -1231,6 +1244,37 @@ static void wait_newer(sg_consumer *e)
     event_del(e->read_ev);
 }
 
+/*
+ * Ordered reads are scripts, each a dozen Redis commands however few
+ * entries it takes; while entries are in flight, a read waits until a
+ * quarter of the window (at most COUNT) is free, or READ_GATE_MS have
+ * passed since it first waited, whichever is first. The bound keeps
+ * SG-IN-008: capacity that stays free is read within READ_GATE_MS.
+ * Nonzero: not yet (the read event is armed for the rest of the wait).
+ */
+static int read_gated(sg_consumer *e, long long room)
+{
+    long long low = e->k.max_in_flight / 4;
+    uint64_t now;
+
+    if (low > e->k.read_count)
+        low = e->k.read_count;
+    if (room >= low || e->st.in_flight + (uint64_t)e->reserved == 0) {
+        e->gate_since = 0;
+        return 0;
+    }
+    now = sg__mono_ms();
+    if (e->gate_since == 0) {
+        e->gate_since = now;
+        arm(e->read_ev, READ_GATE_MS);
+        return 1;
+    }
+    if (now - e->gate_since < READ_GATE_MS)
+        return 1;
+    e->gate_since = 0;
+    return 0;
+}
+
 static void read_more(sg_consumer *e)
 {
     char count[16], block[16];
@@ -1257,6 +1301,8 @@ static void read_more(sg_consumer *e)
                e->reserved;
         if (room <= 0)
             return;
+        if (e->order != NULL && read_gated(e, room))
+            return;
         n = room < e->k.read_count ? (int)room : e->k.read_count;
         put_num(count, sizeof count, n);
         if (e->order != NULL) {
@@ -1265,7 +1311,9 @@ static void read_more(sg_consumer *e)
             av[2] = e->name;
             av[3] = count;
             av[4] = e->order;
-            rc = sg_conn_eval(e->reader, &e->scripts.read, on_read, e, 1, 5,
+            av[5] = e->hand != NULL ? e->hand : "";
+            av[6] = e->hand_ttl_s;
+            rc = sg_conn_eval(e->reader, &e->scripts.read, on_read, e, 1, 7,
                               av, NULL);
             if (rc != 0) {
                 if (e->reads == 0)
@@ -2060,6 +2108,30 @@ static void renew_cb(evutil_socket_t fd, short what, void *arg)
     req_link(e, r);
 }
 
+/*
+ * Sets (on) or deletes the hand-over key, and resets the idle time of the
+ * entries in the hand list (SG-IN-027, SG-IN-028). Its answer is not
+ * waited for: a failure leaves the next tick to try again, and the
+ * key's TTL bounds what a consumer that stopped answering is handed.
+ */
+static void hand_keep(sg_consumer *e, int on)
+{
+    const char *av[7];
+
+    if (e->hand == NULL)
+        return;
+    av[0] = e->stream;
+    av[1] = e->hand_key;
+    av[2] = e->hand_list;
+    av[3] = e->group;
+    av[4] = e->name;
+    av[5] = on ? e->hand_cap_s : "";
+    av[6] = e->hand_ttl_s;
+    if (sg_conn_eval(e->conn, &e->scripts.hand_keep, NULL, NULL, 3, 7, av,
+                     NULL) == 0)
+        e->st.commands++;
+}
+
 /* Idle reset of entries held here for half the min-idle (SG-IN-019). */
 static void touch_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -2069,6 +2141,7 @@ static void touch_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    hand_keep(e, 1);
     for (job = e->all; job != NULL; job = job->all_next) {
         sg__op *op;
         char *at;
@@ -2378,6 +2451,30 @@ int sg_consumer_new(const sg_consumer_opts *o, sg_consumer **out)
             return SG_ENOMEM;
         }
     }
+    if (o->wake_prefix != NULL && o->order_prefix != NULL &&
+        o->knobs.hand_over && e->group != NULL && e->name != NULL) {
+        const char *const key[] = {o->wake_prefix, ":handcap:", e->group,
+                                   ":", e->name, NULL};
+        const char *const list[] = {o->wake_prefix, ":hand:", e->group, ":",
+                                    e->name, NULL};
+        int ttl = e->k.autoclaim_min_idle_ms / 2;
+
+        e->hand = xstrdup(mem, o->wake_prefix);
+        e->hand_key = joined(mem, key);
+        e->hand_list = joined(mem, list);
+        if (e->hand == NULL || e->hand_key == NULL || e->hand_list == NULL) {
+            sg_consumer_free(e);
+            return SG_ENOMEM;
+        }
+        put_num(e->hand_ttl_s, sizeof e->hand_ttl_s, ttl > 0 ? ttl : 1);
+        /*
+         * The list bounds what others read ahead for this consumer. Four
+         * windows: a bound low enough to matter, high enough that a busy
+         * channel seldom spills back to the busy path under a burst.
+         */
+        put_num(e->hand_cap_s, sizeof e->hand_cap_s,
+                HAND_WINDOWS * (long long)e->k.max_in_flight);
+    }
     e->flush_ev = event_new(base, -1, 0, flush_cb, e);
     e->retry_ev = evtimer_new(base, retry_cb, e);
     e->read_ev = evtimer_new(base, read_cb, e);
@@ -2435,6 +2532,7 @@ int sg_consumer_start(sg_consumer *e)
     arm(e->claim_ev, (uint64_t)e->k.autoclaim_interval_ms);
     sg_logf(e->log, SG_LOG_INFO, "consumer %s: reading %s through group %s",
             e->name, e->stream, e->group);
+    hand_keep(e, 1);
     read_more(e);
     wake_listen(e);
     return 0;
@@ -2540,6 +2638,8 @@ int sg_consumer_stop(sg_consumer *e, sg_consumer_done_fn *done, void *ud)
     e->stopping = 1;
     e->done_fn = done;
     e->done_ud = ud;
+    /* Nothing more is handed to a consumer that no longer reads. */
+    hand_keep(e, 0);
     sg_logf(e->log, SG_LOG_INFO, "consumer %s: stopping; draining %llu "
             "entries in flight", e->name,
             (unsigned long long)e->st.in_flight);
@@ -2648,6 +2748,9 @@ void sg_consumer_free(sg_consumer *e)
     xfree(e->mem, e->order);
     xfree(e->mem, e->waiters);
     xfree(e->mem, e->wake_list);
+    xfree(e->mem, e->hand);
+    xfree(e->mem, e->hand_key);
+    xfree(e->mem, e->hand_list);
     xfree(e->mem, e);
 }
 

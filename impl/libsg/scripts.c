@@ -145,15 +145,19 @@ static const char order_check_lua[] =
     "end\n";
 
 /*
- * sg__read: the inbound read with order queues (SG-IN-001, SG-IN-023).
+ * sg__read: the inbound read with order queues (SG-IN-001, SG-IN-023),
+ * and hand-over (SG-IN-026, SG-IN-027).
  *
  * KEYS: 1 the inbound stream. ARGV: 1 group, 2 consumer, 3 COUNT,
- *       4 the order prefix.
- * Returns: {the XREADGROUP reply (nil when nothing was read), the ID of
- *          the stream's newest entry ("0-0" when it has none; "" when the
- *          read got all it asked for, and so will not be followed by a
- *          wait), per entry read the channel whose queue got its ID (""
- *          for none)}.
+ *       4 the order prefix, 5 the wake-up prefix ("": no hand-over),
+ *       6 the TTL in ms a hand list gets when this script creates it.
+ * Returns: {the entries as XREADGROUP returns them ({{stream, entries}},
+ *          nil when there are none), the ID of the stream's newest entry
+ *          ("0-0" when it has none; "" when the read got all it asked
+ *          for, and so will not be followed by a wait), per entry returned
+ *          the channel whose queue holds its ID ("" for none), the number
+ *          of entries taken (popped from the hand list or read, handed
+ *          over or not), the number handed over, the number popped}.
  *
  * XREADGROUP without BLOCK: a script cannot block. The caller, when it
  * got fewer entries than it asked for, waits with XREAD BLOCK from the
@@ -163,33 +167,157 @@ static const char order_check_lua[] =
  * here, not declared in KEYS: a standalone Redis runs such a script, a
  * Redis Cluster would not. An error of XREADGROUP (NOGROUP) reaches the
  * caller with its code, as Redis 7 keeps it for errors of redis.call.
+ *
+ * Hand-over. First this consumer's own hand list is popped (up to COUNT
+ * notes "<id> <channel>"), each entry read with XRANGE (an entry deleted
+ * from the stream comes back with nil fields, as XREADGROUP gives it);
+ * XREADGROUP runs only when the list is then empty. Then, for each entry
+ * read that has a channel, the queue's last ID before this one is looked
+ * at: pending at another consumer whose hand-over key holds n, and that
+ * consumer's hand list shorter than n -> the note is pushed (the RPUSH
+ * that finds the list full is undone with RPOP), the entry is XCLAIMed to
+ * it with JUSTID, and it is not returned. Decisions are kept per channel
+ * and per consumer within the call, so a batch with several entries of a
+ * channel looks the queue up once.
  */
 static const char read_lua[] =
     "local stream, prefix = KEYS[1], ARGV[4]\n"
-    "local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], "
-    "'COUNT', ARGV[3], 'STREAMS', stream, '>')\n"
-    "local chans = {}\n"
-    "local got = 0\n"
-    "if r and r[1] then\n"
-    "  local entries = r[1][2]\n"
-    "  got = #entries\n"
+    "local group, me, count, hp = ARGV[1], ARGV[2], tonumber(ARGV[3]), "
+    "ARGV[5]\n"
+    "local out, chans = {}, {}\n"
+    "local got, handed, popped = 0, 0, 0\n"
+    "if hp ~= '' then\n"
+    "  local notes = redis.call('LPOP', hp .. ':hand:' .. group .. ':' .. "
+    "me, ARGV[3])\n"
+    "  if notes then\n"
+    "    for i = 1, #notes do\n"
+    "      local sp = string.find(notes[i], ' ', 1, true)\n"
+    "      if sp then\n"
+    "        local id = string.sub(notes[i], 1, sp - 1)\n"
+    "        local e = redis.call('XRANGE', stream, id, id)\n"
+    "        out[#out + 1] = e[1] or {id, false}\n"
+    "        chans[#out] = string.sub(notes[i], sp + 1)\n"
+    "      end\n"
+    "    end\n"
+    "    popped = #notes\n"
+    "  end\n"
+    "end\n"
+    "got = popped\n"
+    "if got < count then\n"
+    "  local n = ARGV[3]\n"
+    "  if got > 0 then n = tostring(count - got) end\n"
+    "  local r = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', n, "
+    "'STREAMS', stream, '>')\n"
+    "  local entries = r and r[1] and r[1][2] or {}\n"
+    "  local owner, cap = {}, {}\n"
+    "  got = got + #entries\n"
     "  for i = 1, #entries do\n"
-    "    local c = entries[i][2] and order_channel(entries[i][2])\n"
+    "    local e = entries[i]\n"
+    "    local c = e[2] and order_channel(e[2])\n"
+    "    local to\n"
     "    if c then\n"
-    "      redis.call('RPUSH', prefix .. ':' .. c, entries[i][1])\n"
-    "      chans[i] = c\n"
+    "      local q = prefix .. ':' .. c\n"
+    "      if hp ~= '' then\n"
+    "        local o = owner[c]\n"
+    "        if o == nil then\n"
+    "          o = me\n"
+    "          local t = redis.call('LINDEX', q, '-1')\n"
+    "          if t then\n"
+    "            local p = redis.call('XPENDING', stream, group, t, t, '1')\n"
+    "            if p[1] then o = p[1][2] end\n"
+    "          end\n"
+    "        end\n"
+    "        if o ~= me then\n"
+    "          if cap[o] == nil then\n"
+    "            local v = redis.call('GET', hp .. ':handcap:' .. group .. "
+    "':' .. o)\n"
+    "            cap[o] = tonumber(v or '0') or 0\n"
+    "          end\n"
+    "          if cap[o] > 0 then\n"
+    "            local hl = hp .. ':hand:' .. group .. ':' .. o\n"
+    "            local n = redis.call('RPUSH', hl, e[1] .. ' ' .. c)\n"
+    "            if n <= cap[o] then\n"
+    "              if n == 1 then redis.call('PEXPIRE', hl, ARGV[6]) end\n"
+    "              redis.call('XCLAIM', stream, group, o, '0', e[1], "
+    "'JUSTID')\n"
+    "              to = o\n"
+    "            else\n"
+    "              redis.call('RPOP', hl)\n"
+    "              cap[o] = 0\n"
+    "            end\n"
+    "          end\n"
+    "        end\n"
+    "        owner[c] = to or me\n"
+    "      end\n"
+    "      redis.call('RPUSH', q, e[1])\n"
+    "    end\n"
+    "    if to then\n"
+    "      handed = handed + 1\n"
     "    else\n"
-    "      chans[i] = ''\n"
+    "      out[#out + 1] = e\n"
+    "      chans[#out] = c or ''\n"
     "    end\n"
     "  end\n"
     "end\n"
     "local newest = ''\n"
-    "if got < tonumber(ARGV[3]) then\n"
+    "if got < count then\n"
     "  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', '1')\n"
     "  newest = '0-0'\n"
     "  if last[1] then newest = last[1][1] end\n"
     "end\n"
-    "return {r, newest, chans}\n";
+    "local r = false\n"
+    "if #out > 0 then r = {{stream, out}} end\n"
+    "return {r, newest, chans, got, handed, popped}\n";
+
+/*
+ * sg__hand_keep: a consumer's hand-over key and hand list (SG-IN-027,
+ * SG-IN-028).
+ *
+ * KEYS: 1 stream, 2 the hand-over key, 3 the hand list.
+ * ARGV: 1 group, 2 consumer, 3 the most notes the list may hold ("":
+ *       delete the key and stop here), 4 TTL ms.
+ * Returns: the number of hand-list entries whose idle time was reset.
+ *
+ * Sets the key with its TTL, renews the list's TTL, and resets the idle
+ * time of the listed entries still pending at this consumer (XPENDING
+ * over the IDs' range, filtered by consumer; never an entry pending
+ * elsewhere, which XCLAIM would take).
+ */
+static const char hand_keep_lua[] =
+    "if ARGV[3] == '' then redis.call('DEL', KEYS[2]); return 0 end\n"
+    "redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])\n"
+    "local notes = redis.call('LRANGE', KEYS[3], '0', '-1')\n"
+    "if #notes == 0 then return 0 end\n"
+    "redis.call('PEXPIRE', KEYS[3], ARGV[4])\n"
+    "local function lt(x, y)\n"
+    "  local xm, xs = string.match(x, '^(%d+)%-(%d+)$')\n"
+    "  local ym, ys = string.match(y, '^(%d+)%-(%d+)$')\n"
+    "  if #xm ~= #ym then return #xm < #ym end\n"
+    "  if xm ~= ym then return xm < ym end\n"
+    "  if #xs ~= #ys then return #xs < #ys end\n"
+    "  return xs < ys\n"
+    "end\n"
+    "local ids, listed = {}, {}\n"
+    "for i = 1, #notes do\n"
+    "  local id = string.match(notes[i], '^(%d+%-%d+) ')\n"
+    "  if id then ids[#ids + 1] = id; listed[id] = true end\n"
+    "end\n"
+    "if #ids == 0 then return 0 end\n"
+    "local lo, hi = ids[1], ids[1]\n"
+    "for i = 2, #ids do\n"
+    "  if lt(ids[i], lo) then lo = ids[i] end\n"
+    "  if lt(hi, ids[i]) then hi = ids[i] end\n"
+    "end\n"
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], lo, hi,\n"
+    "  tostring(#ids + tonumber(ARGV[3])), ARGV[2])\n"
+    "local a = {KEYS[1], ARGV[1], ARGV[2], '0'}\n"
+    "for i = 1, #p do\n"
+    "  if listed[p[i][1]] then a[#a + 1] = p[i][1] end\n"
+    "end\n"
+    "if #a == 4 then return 0 end\n"
+    "a[#a + 1] = 'JUSTID'\n"
+    "redis.call('XCLAIM', unpack(a))\n"
+    "return #a - 5\n";
 
 /*
  * sg__step: one call per flush that ends and starts entries in batches
@@ -543,4 +671,5 @@ void sg__scripts_init(sg__scripts *s)
                         autoclaim));
     sg_script_init(&s->read, "read",
                    join(s->read_body, sizeof s->read_body, read));
+    sg_script_init(&s->hand_keep, "hand_keep", hand_keep_lua);
 }

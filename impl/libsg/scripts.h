@@ -42,6 +42,7 @@ typedef struct sg__scripts {
     sg_script renew;
     sg_script autoclaim;
     sg_script read;        /* the inbound read with order queues */
+    sg_script hand_keep;   /* hand-over key and hand list upkeep */
     char step_body[10240];
     char autoclaim_body[4096];
     char read_body[4096];

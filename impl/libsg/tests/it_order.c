@@ -1,6 +1,7 @@
 /*
  * Order queues of the inbound consumer (SPEC SG-IN-006, SG-IN-023 to
- * SG-IN-025) and lock wake-ups (SG-LOCK-008/009), against a real
+ * SG-IN-025), hand-over (SG-IN-026 to SG-IN-028) and lock wake-ups
+ * (SG-LOCK-008/009), against a real
  * redis-server: several engines on one loop,
  * each with its own consumer name, reading one group. Knobs are set to
  * milliseconds; every wait is on a condition, with a deadline.
@@ -194,6 +195,37 @@ static long long queue_keys(world *w)
     return n;
 }
 
+/* A consumer's hand-over key and hand list (SPEC section 14). */
+static void hand_names(world *w, const char *consumer, char *key,
+                       char *list, size_t cap)
+{
+    int n = snprintf(key, cap, "%s:handcap:%s:%s", w->rt.topo.wake_prefix,
+                     w->rt.topo.worker_group, consumer);
+
+    assert_true(n > 0 && (size_t)n < cap);
+    n = snprintf(list, cap, "%s:hand:%s:%s", w->rt.topo.wake_prefix,
+                 w->rt.topo.worker_group, consumer);
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+/* Who an entry is pending at, its idle ms and delivery count. */
+static void pending_entry(world *w, const char *id, char *owner, size_t cap,
+                          long long *idle, long long *count)
+{
+    redisReply *r = redisCommand(w->rt.sync, "XPENDING %s %s %s %s 1",
+                                 w->rt.topo.inbound_stream,
+                                 w->rt.topo.worker_group, id, id);
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 1);
+    copy_str(owner, cap, r->element[0]->element[1]->str,
+             r->element[0]->element[1]->len);
+    *idle = r->element[0]->element[2]->integer;
+    *count = r->element[0]->element[3]->integer;
+    freeReplyObject(r);
+}
+
 /* Nonzero when some client's last command was `cmd` and it is blocked. */
 static int client_blocked_in(world *w, const char *cmd)
 {
@@ -306,6 +338,20 @@ static int no_queue_keys(void *arg)
     return queue_keys(c->w) == 0;
 }
 
+static int handed_over_at_least(void *arg)
+{
+    cond *c = arg;
+
+    return (long long)stats(c->in).handed_over >= c->n;
+}
+
+static int key_gone(void *arg)
+{
+    cond *c = arg;
+
+    return sgt_int(&c->w->rt, "EXISTS %s", c->s) == 0;
+}
+
 static int blocked_in(void *arg)
 {
     cond *c = arg;
@@ -331,6 +377,12 @@ static int group_exists(void *arg)
         assert_true(sgt_loop_until(w->rt.base, fn, &c_, 10000));            \
     } while (0)
 
+#define WAITK(fn, w_, s_)                                                   \
+    do {                                                                    \
+        cond c_ = {w_, NULL, 0, s_};                                        \
+        assert_true(sgt_loop_until(w->rt.base, fn, &c_, 10000));            \
+    } while (0)
+
 #define WAITS(fn, w_, s_)                                                   \
     do {                                                                    \
         cond c_ = {w_, NULL, 0, s_};                                        \
@@ -352,6 +404,8 @@ static void test_order_two_consumers_keep_channel_order(void **state)
     sg_inbound_consumer *a, *b;
     char e1[32], e2[32], ids[128], want[80], lock[128];
 
+    /* The busy path: A takes nothing handed over (SG-IN-026 needs its key). */
+    w->rt.knobs.hand_over = 0;
     w->mode = MODE_HOLD;
     /* A takes one entry at most, so the group gives e2 to B. */
     w->rt.knobs.max_in_flight = 1;
@@ -410,6 +464,7 @@ static void test_order_freed_lock_goes_to_the_older_entry(void **state)
     assert_true(sg_name_join(lock, sizeof lock, w->rt.topo.lock_prefix, "y", 1)
                 > 0);
     freeReplyObject(redisCommand(w->rt.sync, "SET %s someone-else", lock));
+    w->rt.knobs.hand_over = 0;
     w->rt.knobs.max_in_flight = 1;
     a = engine(w, "worker-freed-a");
     w->rt.knobs.max_in_flight = 256;
@@ -720,6 +775,7 @@ static void wake_case(world *w, int ordered, const char *channel,
     char e2[32], waiter[1024], want[1024];
 
     w->rt.knobs.order_queues = ordered;
+    w->rt.knobs.hand_over = 0;
     w->mode = MODE_HOLD;
     w->rt.knobs.max_in_flight = 1;
     a = engine(w, na);
@@ -779,6 +835,7 @@ static void test_wake_switched_off(void **state)
     char hash[SG_NAME_MAX + 16];
 
     w->rt.knobs.lock_wake = 0;
+    w->rt.knobs.hand_over = 0;
     w->mode = MODE_HOLD;
     w->rt.knobs.max_in_flight = 1;
     a = engine(w, "worker-nowake-a");
@@ -802,6 +859,163 @@ static void test_wake_switched_off(void **state)
     sg_inbound_consumer_free(a);
 }
 
+
+/*
+ * SG-IN-026, SG-IN-027, SG-IN-005, SG-IN-006: A holds e1 of a channel and
+ * advertises a hand list; B reads e2 of the channel and hands it over:
+ * e2 becomes pending at A with its one delivery (XCLAIM JUSTID counts
+ * none), its note waits in A's list, its ID in the order queue, and B
+ * holds nothing and never waits. When A ends e1 it takes e2 from its
+ * list before reading anything else and handles it, after e1.
+ */
+static void test_handover_goes_to_the_channel_holder(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *a, *b;
+    char e1[32], e2[32], key[256], list[256], note[64], got[256], ids[80];
+    long long idle, count;
+
+    w->mode = MODE_HOLD;
+    w->rt.knobs.max_in_flight = 1;
+    a = engine(w, "worker-hand-a");
+    w->rt.knobs.max_in_flight = 256;
+    publish(w, "h", "first", 1, e1);
+    WAIT(seen_at_least, w, a, 1);
+    /* A's key: the most notes its list may hold, four times its window. */
+    hand_names(w, "worker-hand-a", key, list, sizeof key);
+    sgt_str(&w->rt, got, sizeof got, "GET %s", key);
+    assert_string_equal(got, "4");
+    assert_true(sgt_int(&w->rt, "PTTL %s", key) > 0);
+    b = engine(w, "worker-hand-b");
+    publish(w, "h", "second", 1, e2);
+    WAIT(handed_over_at_least, w, b, 1);
+    assert_int_equal(stats(b).in_flight, 0);
+    assert_int_equal(stats(b).lock_busy, 0);
+    pending_entry(w, e2, got, sizeof got, &idle, &count);
+    assert_string_equal(got, "worker-hand-a");
+    assert_int_equal(count, 1);
+    snprintf(note, sizeof note, "%s h", e2);
+    sgt_str(&w->rt, got, sizeof got, "LINDEX %s 0", list);
+    assert_string_equal(got, note);
+    assert_true(sgt_int(&w->rt, "PTTL %s", list) > 0);
+    queue_ids(w, "h", got, sizeof got);
+    snprintf(ids, sizeof ids, "%s %s", e1, e2);
+    assert_string_equal(got, ids);
+    /* A's window is full: e2 waits in the list. */
+    sgt_loop_for(w->rt.base, 100);
+    assert_int_equal(w->nseen, 1);
+    sg_job_finish(w->held[0], SG_JOB_OK);
+    w->held[0] = NULL;
+    WAIT(seen_at_least, w, a, 2);
+    assert_string_equal(w->seen[1].consumer, "worker-hand-a");
+    assert_string_equal(w->seen[1].id, e2);
+    assert_int_equal(stats(a).handed_in, 1);
+    assert_int_equal(sgt_int(&w->rt, "EXISTS %s", list), 0);
+    sg_job_finish(w->held[1], SG_JOB_OK);
+    w->held[1] = NULL;
+    WAIT(pending_is, w, NULL, 0);
+    WAIT(no_queue_keys, w, NULL, 0);
+    assert_int_equal(stats(b).handled, 0);
+    assert_int_equal(stats(a).handled, 2);
+    sg_inbound_consumer_free(b);
+    sg_inbound_consumer_free(a);
+}
+
+/*
+ * SG-IN-026, SG-IN-027, SG-IN-005, SG-IN-024: A's list holds at most what
+ * its key says (4): B hands e2 to e5 over and keeps e6, which then waits
+ * behind A's entries as any entry of a busy channel does. Every entry is
+ * handled once, in stream order.
+ */
+static void test_handover_stops_at_the_hand_list_bound(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *a, *b;
+    char ids[6][32], key[256], list[256];
+    static const char *const text[] = {"c1", "c2", "c3", "c4", "c5", "c6"};
+    int i;
+
+    w->mode = MODE_HOLD;
+    w->rt.knobs.max_in_flight = 1;
+    a = engine(w, "worker-bound-a");
+    w->rt.knobs.max_in_flight = 256;
+    publish(w, "hb", text[0], 1, ids[0]);
+    WAIT(seen_at_least, w, a, 1);
+    b = engine(w, "worker-bound-b");
+    for (i = 1; i < 6; i++)
+        publish(w, "hb", text[i], 1, ids[i]);
+    WAIT(handed_over_at_least, w, b, 4);
+    WAIT(in_flight_is, w, b, 1);
+    hand_names(w, "worker-bound-a", key, list, sizeof key);
+    assert_int_equal(sgt_int(&w->rt, "LLEN %s", list), 4);
+    assert_int_equal(stats(b).handed_over, 4);
+    WAIT(lock_busy_at_least, w, b, 1);
+    w->mode = MODE_OK;
+    sg_job_finish(w->held[0], SG_JOB_OK);
+    w->held[0] = NULL;
+    WAIT(seen_at_least, w, NULL, 6);
+    for (i = 0; i < 6; i++) {
+        assert_string_equal(w->seen[i].id, ids[i]);
+        assert_string_equal(w->seen[i].consumer,
+                            i < 5 ? "worker-bound-a" : "worker-bound-b");
+    }
+    WAIT(pending_is, w, NULL, 0);
+    WAIT(no_queue_keys, w, NULL, 0);
+    assert_int_equal(stats(a).handed_in, 4);
+    sg_inbound_consumer_free(b);
+    sg_inbound_consumer_free(a);
+}
+
+/*
+ * SG-IN-028, SG-IN-027, SG-IN-017, SG-IN-019: an entry waiting in a hand
+ * list is a held entry. A's window stays full for twice the min-idle, yet
+ * B's sweep (every 50 ms) never takes e2: A keeps its idle time reset and
+ * the list's TTL renewed. When A stops, its key goes at once; e2, left
+ * in the list of a consumer that no longer reads, is reclaimed by B's
+ * sweep like any entry left pending, and handled once.
+ */
+static void test_handover_list_is_kept_and_survives_a_stop(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *a, *b;
+    char e2[32], key[256], list[256], owner[64];
+    long long idle, count;
+
+    w->rt.knobs.autoclaim_min_idle_ms = 800;
+    w->mode = MODE_HOLD;
+    w->rt.knobs.max_in_flight = 1;
+    a = engine(w, "worker-keep-a");
+    w->rt.knobs.max_in_flight = 256;
+    publish(w, "hk", "first", 1, NULL);
+    WAIT(seen_at_least, w, a, 1);
+    b = engine(w, "worker-keep-b");
+    publish(w, "hk", "second", 1, e2);
+    WAIT(handed_over_at_least, w, b, 1);
+    sgt_loop_for(w->rt.base, 1600);
+    assert_int_equal(stats(b).claimed, 0);
+    pending_entry(w, e2, owner, sizeof owner, &idle, &count);
+    assert_string_equal(owner, "worker-keep-a");
+    assert_true(idle < 400);
+    assert_int_equal(count, 1);
+    hand_names(w, "worker-keep-a", key, list, sizeof key);
+    assert_true(sgt_int(&w->rt, "PTTL %s", list) > 0);
+    assert_true(sgt_int(&w->rt, "PTTL %s", key) > 0);
+    assert_int_equal(sg_consumer_stop(sg_inbound_consumer_engine(a), NULL,
+                                      NULL),
+                     0);
+    WAITK(key_gone, w, key);
+    w->mode = MODE_OK;
+    sg_job_finish(w->held[0], SG_JOB_OK);
+    w->held[0] = NULL;
+    WAIT(seen_at_least, w, NULL, 2);
+    assert_string_equal(w->seen[1].id, e2);
+    assert_string_equal(w->seen[1].consumer, "worker-keep-b");
+    assert_int_equal(stats(b).claimed, 1);
+    WAIT(pending_is, w, NULL, 0);
+    sg_inbound_consumer_free(b);
+    sg_inbound_consumer_free(a);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -819,6 +1033,9 @@ int main(void)
         T(test_wake_when_order_queue_head_ends),
         T(test_wake_when_lock_released),
         T(test_wake_switched_off),
+        T(test_handover_goes_to_the_channel_holder),
+        T(test_handover_stops_at_the_hand_list_bound),
+        T(test_handover_list_is_kept_and_survives_a_stop),
     };
 #undef T
 

@@ -177,6 +177,7 @@ static void test_knobs_from_lookup_defaults(void **state)
     assert_int_equal(k.rpc_timeout_ms, 30000);
     assert_int_equal(k.order_queues, 1);
     assert_int_equal(k.lock_wake, 1);
+    assert_int_equal(k.hand_over, 1);
 }
 
 /* SG_ORDER_QUEUES: "0" turns the order queues (SG-IN-023) off; only 0/1. */
@@ -211,6 +212,23 @@ static void test_knobs_lock_wake_switch(void **state)
     assert_int_equal(k.order_queues, 1);
     assert_int_equal(sg_knobs_from_lookup(&k, lookup, bad, &err), SG_EINVAL);
     assert_non_null(strstr(err.msg, "SG_LOCK_WAKE"));
+}
+
+/* SG_HAND_OVER: "0" turns hand-over (SG-IN-026..028) off; only 0/1. */
+static void test_knobs_hand_over_switch(void **state)
+{
+    const char *off[] = {"SG_HAND_OVER", "0", NULL};
+    const char *bad[] = {"SG_HAND_OVER", "on", NULL};
+    sg_knobs k;
+    sg_error err;
+
+    (void)state;
+    assert_int_equal(sg_knobs_from_lookup(&k, lookup, off, NULL), 0);
+    assert_int_equal(k.hand_over, 0);
+    assert_int_equal(k.lock_wake, 1);
+    assert_int_equal(sg_knobs_from_lookup(&k, lookup, bad, &err), SG_EINVAL);
+    assert_non_null(strstr(err.msg, "SG_HAND_OVER"));
+    assert_non_null(strstr(err.msg, "must be 0 or 1"));
 }
 
 static void test_knobs_from_lookup_uses_set_values(void **state)
@@ -289,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_knobs_from_lookup_defaults),
         cmocka_unit_test(test_knobs_order_queues_switch),
         cmocka_unit_test(test_knobs_lock_wake_switch),
+        cmocka_unit_test(test_knobs_hand_over_switch),
         cmocka_unit_test(test_knobs_from_lookup_uses_set_values),
         cmocka_unit_test(
             test_knobs_from_lookup_refuses_non_positive_integers),

@@ -130,6 +130,13 @@ typedef struct sg_knobs {
      * implementation switch, "0" or "1".
      */
     int lock_wake;
+    /*
+     * SG_HAND_OVER, 1: an inbound consumer with order queues hands an
+     * entry it reads to the consumer that holds its channel's older
+     * entries, and takes entries handed to it (SPEC SG-IN-026..028); 0
+     * does neither. An implementation switch, "0" or "1".
+     */
+    int hand_over;
 } sg_knobs;
 
 /* The smallest stream length cap (SG-FRAME-009). */
@@ -145,7 +152,8 @@ void sg_knobs_init(sg_knobs *k);
  * stream length below 1000 is raised to 1000 (SG-FRAME-009). 0, or
  * SG_EINVAL for the first bad value, with err->msg naming the variable
  * and quoting the value; the process must then refuse to start.
- * SG_ORDER_QUEUES and SG_LOCK_WAKE take "0" or "1" only.
+ * SG_ORDER_QUEUES, SG_LOCK_WAKE and SG_HAND_OVER take "0" or "1"
+ * only.
  */
 int sg_knobs_from_env(sg_knobs *k, sg_error *err);
 int sg_knobs_from_lookup(sg_knobs *k, sg_lookup_fn *lookup, void *ud,

@@ -40,6 +40,10 @@
  *     the channel elsewhere wakes it at once; every script that releases
  *     a lock or ends a queued entry wakes that lock's waiter
  *     (SG-LOCK-008/009);
+ *   - with order queues, opts.wake_prefix and knobs.hand_over, advertises
+ *     a hand list, takes the entries handed to it before reading new
+ *     ones, keeps their idle time reset, and hands an entry it reads to
+ *     the consumer that holds its channel's older entries (SG-IN-026..028);
  *   - requeues an entry that waited SG_LOCK_WAIT_MS for its lock, or
  *     dead-letters it as lock_timeout past SG_MAX_REQUEUES (SG-IN-014/015);
  *   - resets the idle time of entries held locally for half of
@@ -229,7 +233,9 @@ typedef struct sg_consumer_opts {
      * The wake-up prefix (SG_WAKE_PREFIX; copied): ask to be woken when a
      * busy channel may be free, on a connection of its own, and wake the
      * consumers that asked (SG-LOCK-008/009). NULL: neither; the delays
-     * of SG-LOCK-005 alone. Used only with knobs.lock_wake.
+     * of SG-LOCK-005 alone. Used only with knobs.lock_wake. With order
+     * queues and knobs.hand_over, also the prefix of the hand-over names
+     * (SG-IN-026..028), whatever knobs.lock_wake says.
      */
     const char *wake_prefix;
     sg_knobs knobs;              /* sg_consumer_opts_init: defaults */
@@ -294,6 +300,8 @@ typedef struct sg_consumer_stats {
     uint64_t lock_busy;       /* lock attempts that found it taken */
     uint64_t idle_resets;     /* XCLAIM JUSTID of locally held entries */
     uint64_t woken;           /* wake-ups that retried a waiting channel */
+    uint64_t handed_over;     /* read here and handed to another consumer */
+    uint64_t handed_in;       /* taken from this consumer's hand list */
     uint64_t in_flight;       /* read and not yet ended, now */
     uint64_t max_in_flight_seen; /* the most in flight at any time */
     uint64_t commands;        /* Redis commands this engine sent */
