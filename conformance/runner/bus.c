@@ -727,10 +727,11 @@ static const char pending_lua[] =
     "  local o = p[i][2] "
     "  if not seen[o] then "
     "    seen[o] = true "
-    "    local base = ':' .. ARGV[1] .. ':' .. o "
+    "    local v = redis.call('HGET', ARGV[2] .. ':handers:' .. ARGV[1], o) "
     "    h[#h + 1] = o "
-    "    h[#h + 1] = redis.call('LLEN', ARGV[2] .. ':hand' .. base) "
-    "    h[#h + 1] = redis.call('GET', ARGV[2] .. ':handcap' .. base) or '' "
+    "    h[#h + 1] = redis.call('LLEN', ARGV[2] .. ':hand:' .. ARGV[1] .. ':' "
+    ".. o) "
+    "    h[#h + 1] = v and string.match(v, '^(%d+) ') or '' "
     "  end "
     "end "
     "return {p, h}";
@@ -745,10 +746,10 @@ static void observe_pending(sgc_ctx *c)
     if (last[0] == '\0' || sgc_parse_id(last, &lms, &lseq) != 0)
         return;
     /*
-     * The pending list, and per consumer its hand list's length and
-     * advertised bound (SG-IN-026/027), read in one script so that the
-     * two agree: entries handed to a consumer are pending at it before it
-     * has read them.
+     * The pending list, and per consumer its hand list's length and the
+     * bound its field of the hand-over hash gives (SG-IN-026/027), read
+     * in one script so that the two agree: entries handed to a consumer
+     * are pending at it before it has read them.
      */
     redisReply *all = sgc_cmd(c, "EVAL %s 1 %s %s %s", pending_lua,
                               role_stream(c), role_group(c),

@@ -627,7 +627,8 @@ static int w_burst(sgc_ctx *c)
               "up to %d entries pending at one consumer",
               c->max_owner_pending);
     sgc_check(c, "SG-IN-027", c->max_hand_over == 0,
-              "no hand list longer than its consumer's hand-over key allows",
+              "no hand list longer than its consumer's field of the "
+              "hand-over hash allows",
               "a hand list of %d notes past its bound", c->max_hand_over);
     sgc_check(c, "SG-IN-008", sgc_pred_settled(c, NULL),
               "40 channels handled concurrently: the burst settles",

@@ -57,6 +57,7 @@
 #define RETRY_MS 100           /* after a send failed at once */
 #define READ_GATE_MS 2         /* the longest an ordered read waits to batch */
 #define HAND_WINDOWS 4         /* hand list bound, in SG_MAX_IN_FLIGHTs */
+#define HAND_TICK_MS 1000      /* the longest between hand-over renewals */
 #define LOCK_DELAY_MIN_MS 10   /* SG-LOCK-005 */
 #define LOCK_DELAY_MAX_MS 500
 #define TOKEN_BYTES 16         /* 128 bits, SG-LOCK-001 */
@@ -182,7 +183,7 @@ struct sg_consumer {
     sg_conn *waker;                /* BLPOP on wake_list, nothing else */
     int wake_pending;              /* that BLPOP is in flight */
     char *hand;                    /* hand-over prefix; NULL: no hand-over */
-    char *hand_key;                /* this consumer's hand-over key */
+    char *hand_key;                /* the group's hand-over hash */
     char *hand_list;               /* and its hand list */
     char hand_ttl_s[16];           /* their TTL, ms */
     char hand_cap_s[24];           /* the hand list's bound */
@@ -2109,10 +2110,11 @@ static void renew_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Sets (on) or deletes the hand-over key, and resets the idle time of the
- * entries in the hand list (SG-IN-027, SG-IN-028). Its answer is not
- * waited for: a failure leaves the next tick to try again, and the
- * key's TTL bounds what a consumer that stopped answering is handed.
+ * Sets (on) or deletes this consumer's field of the hand-over hash, and
+ * resets the idle time of the entries in the hand list (SG-IN-027,
+ * SG-IN-028). Its answer is not waited for: a failure leaves the next
+ * tick to try again, and the field's expiry bounds what a consumer that
+ * stopped answering is handed.
  */
 static void hand_keep(sg_consumer *e, int on)
 {
@@ -2130,6 +2132,19 @@ static void hand_keep(sg_consumer *e, int on)
     if (sg_conn_eval(e->conn, &e->scripts.hand_keep, NULL, NULL, 3, 7, av,
                      NULL) == 0)
         e->st.commands++;
+}
+
+/*
+ * The tick of touch_cb, ms: an eighth of the min-idle, and with hand-over
+ * at most HAND_TICK_MS.
+ */
+static uint64_t touch_interval(const sg_consumer *e)
+{
+    uint64_t t = (uint64_t)e->k.autoclaim_min_idle_ms / 8;
+
+    if (e->hand != NULL && t > HAND_TICK_MS)
+        t = HAND_TICK_MS;
+    return t;
 }
 
 /* Idle reset of entries held here for half the min-idle (SG-IN-019). */
@@ -2453,11 +2468,11 @@ int sg_consumer_new(const sg_consumer_opts *o, sg_consumer **out)
     }
     if (o->wake_prefix != NULL && o->order_prefix != NULL &&
         o->knobs.hand_over && e->group != NULL && e->name != NULL) {
-        const char *const key[] = {o->wake_prefix, ":handcap:", e->group,
-                                   ":", e->name, NULL};
+        const char *const key[] = {o->wake_prefix, ":handers:", e->group,
+                                   NULL};
         const char *const list[] = {o->wake_prefix, ":hand:", e->group, ":",
                                     e->name, NULL};
-        int ttl = e->k.autoclaim_min_idle_ms / 2;
+        long long ttl;
 
         e->hand = xstrdup(mem, o->wake_prefix);
         e->hand_key = joined(mem, key);
@@ -2466,6 +2481,8 @@ int sg_consumer_new(const sg_consumer_opts *o, sg_consumer **out)
             sg_consumer_free(e);
             return SG_ENOMEM;
         }
+        /* Three ticks: touch_interval() counts e->hand, now set. */
+        ttl = 3 * (long long)touch_interval(e);
         put_num(e->hand_ttl_s, sizeof e->hand_ttl_s, ttl > 0 ? ttl : 1);
         /*
          * The list bounds what others read ahead for this consumer. Four
@@ -2525,9 +2542,11 @@ int sg_consumer_start(sg_consumer *e)
     /*
      * Held for half the min-idle, reset within another eighth: a sweep
      * elsewhere then has three eighths of the min-idle of slack for a
-     * late loop or a slow round trip.
+     * late loop or a slow round trip. With hand-over, at least once a
+     * second: the tick also renews this consumer's field of the hand-over
+     * hash, which dies three ticks after the last.
      */
-    touch = (uint64_t)e->k.autoclaim_min_idle_ms / 8;
+    touch = touch_interval(e);
     arm(e->touch_ev, touch > 0 ? touch : 1);
     arm(e->claim_ev, (uint64_t)e->k.autoclaim_interval_ms);
     sg_logf(e->log, SG_LOG_INFO, "consumer %s: reading %s through group %s",

@@ -171,14 +171,19 @@ static const char order_check_lua[] =
  * Hand-over. First this consumer's own hand list is popped (up to COUNT
  * notes "<id> <channel>"), each entry read with XRANGE (an entry deleted
  * from the stream comes back with nil fields, as XREADGROUP gives it);
- * XREADGROUP runs only when the list is then empty. Then, for each entry
- * read that has a channel, the queue's last ID before this one is looked
- * at: pending at another consumer whose hand-over key holds n, and that
- * consumer's hand list shorter than n -> the note is pushed (the RPUSH
- * that finds the list full is undone with RPOP), the entry is XCLAIMed to
- * it with JUSTID, and it is not returned. Decisions are kept per channel
- * and per consumer within the call, so a batch with several entries of a
- * channel looks the queue up once.
+ * XREADGROUP runs only when the list is then empty. Then each entry read
+ * that has a channel goes to the channel's consumer: among the live
+ * fields of the hand-over hash (value "<bound> <expiry ms>", expiry ahead
+ * of Redis's clock) and this consumer, the one with the greatest
+ * SHA1("<consumer> <channel>") (rendezvous hashing: a consumer joining
+ * or leaving moves only its own share of the channels). When that is
+ * another consumer whose hand list is shorter than its bound, the note
+ * is pushed (the RPUSH that finds the list full is undone with RPOP),
+ * the entry is XCLAIMed to it with JUSTID, and it is not returned. So a
+ * channel stays with one consumer while the membership does not change,
+ * whoever reads its entries, and whatever order they started in; an
+ * entry kept because the list was full waits for the channel's older
+ * entries (SG-IN-024), as any entry does.
  */
 static const char read_lua[] =
     "local stream, prefix = KEYS[1], ARGV[4]\n"
@@ -186,6 +191,7 @@ static const char read_lua[] =
     "ARGV[5]\n"
     "local out, chans = {}, {}\n"
     "local got, handed, popped = 0, 0, 0\n"
+    "local peers, others = {}, false\n"
     "if hp ~= '' then\n"
     "  local notes = redis.call('LPOP', hp .. ':hand:' .. group .. ':' .. "
     "me, ARGV[3])\n"
@@ -209,47 +215,54 @@ static const char read_lua[] =
     "  local r = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', n, "
     "'STREAMS', stream, '>')\n"
     "  local entries = r and r[1] and r[1][2] or {}\n"
-    "  local owner, cap = {}, {}\n"
     "  got = got + #entries\n"
+    "  if hp ~= '' and #entries > 0 then\n"
+    "    local reg = redis.call('HGETALL', hp .. ':handers:' .. group)\n"
+    "    if #reg > 0 then\n"
+    "      local t = redis.call('TIME')\n"
+    "      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / "
+    "1000)\n"
+    "      for i = 1, #reg - 1, 2 do\n"
+    "        local b, x = string.match(reg[i + 1], '^(%d+) (%d+)$')\n"
+    "        if b and reg[i] ~= me and tonumber(x) > now then\n"
+    "          peers[reg[i]] = tonumber(b)\n"
+    "          others = true\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  local to_of = {}\n"
     "  for i = 1, #entries do\n"
     "    local e = entries[i]\n"
     "    local c = e[2] and order_channel(e[2])\n"
     "    local to\n"
     "    if c then\n"
-    "      local q = prefix .. ':' .. c\n"
-    "      if hp ~= '' then\n"
-    "        local o = owner[c]\n"
+    "      if others then\n"
+    "        local o = to_of[c]\n"
     "        if o == nil then\n"
     "          o = me\n"
-    "          local t = redis.call('LINDEX', q, '-1')\n"
-    "          if t then\n"
-    "            local p = redis.call('XPENDING', stream, group, t, t, '1')\n"
-    "            if p[1] then o = p[1][2] end\n"
+    "          local best = redis.sha1hex(me .. ' ' .. c)\n"
+    "          for m, _ in pairs(peers) do\n"
+    "            local v = redis.sha1hex(m .. ' ' .. c)\n"
+    "            if v > best then o, best = m, v end\n"
     "          end\n"
+    "          to_of[c] = o\n"
     "        end\n"
-    "        if o ~= me then\n"
-    "          if cap[o] == nil then\n"
-    "            local v = redis.call('GET', hp .. ':handcap:' .. group .. "
-    "':' .. o)\n"
-    "            cap[o] = tonumber(v or '0') or 0\n"
-    "          end\n"
-    "          if cap[o] > 0 then\n"
-    "            local hl = hp .. ':hand:' .. group .. ':' .. o\n"
-    "            local n = redis.call('RPUSH', hl, e[1] .. ' ' .. c)\n"
-    "            if n <= cap[o] then\n"
-    "              if n == 1 then redis.call('PEXPIRE', hl, ARGV[6]) end\n"
-    "              redis.call('XCLAIM', stream, group, o, '0', e[1], "
+    "        if o ~= me and peers[o] > 0 then\n"
+    "          local hl = hp .. ':hand:' .. group .. ':' .. o\n"
+    "          local n = redis.call('RPUSH', hl, e[1] .. ' ' .. c)\n"
+    "          if n <= peers[o] then\n"
+    "            if n == 1 then redis.call('PEXPIRE', hl, ARGV[6]) end\n"
+    "            redis.call('XCLAIM', stream, group, o, '0', e[1], "
     "'JUSTID')\n"
-    "              to = o\n"
-    "            else\n"
-    "              redis.call('RPOP', hl)\n"
-    "              cap[o] = 0\n"
-    "            end\n"
+    "            to = o\n"
+    "          else\n"
+    "            redis.call('RPOP', hl)\n"
+    "            peers[o] = 0\n"
     "          end\n"
     "        end\n"
-    "        owner[c] = to or me\n"
     "      end\n"
-    "      redis.call('RPUSH', q, e[1])\n"
+    "      redis.call('RPUSH', prefix .. ':' .. c, e[1])\n"
     "    end\n"
     "    if to then\n"
     "      handed = handed + 1\n"
@@ -270,22 +283,35 @@ static const char read_lua[] =
     "return {r, newest, chans, got, handed, popped}\n";
 
 /*
- * sg__hand_keep: a consumer's hand-over key and hand list (SG-IN-027,
- * SG-IN-028).
+ * sg__hand_keep: a consumer's field in the hand-over hash and its hand
+ * list (SG-IN-027, SG-IN-028).
  *
- * KEYS: 1 stream, 2 the hand-over key, 3 the hand list.
+ * KEYS: 1 stream, 2 the hand-over hash, 3 the hand list.
  * ARGV: 1 group, 2 consumer, 3 the most notes the list may hold ("":
- *       delete the key and stop here), 4 TTL ms.
+ *       delete the field and stop here), 4 TTL ms.
  * Returns: the number of hand-list entries whose idle time was reset.
  *
- * Sets the key with its TTL, renews the list's TTL, and resets the idle
- * time of the listed entries still pending at this consumer (XPENDING
- * over the IDs' range, filtered by consumer; never an entry pending
- * elsewhere, which XCLAIM would take).
+ * Sets the field to "<bound> <expiry ms>" (Redis's clock plus the TTL),
+ * deletes the fields whose expiry has passed (consumers that stopped
+ * answering), renews the list's TTL, and resets the idle time of the
+ * listed entries still pending at this consumer (XPENDING over the IDs'
+ * range, filtered by consumer; never an entry pending elsewhere, which
+ * XCLAIM would take).
  */
 static const char hand_keep_lua[] =
-    "if ARGV[3] == '' then redis.call('DEL', KEYS[2]); return 0 end\n"
-    "redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])\n"
+    "if ARGV[3] == '' then redis.call('HDEL', KEYS[2], ARGV[2]); return 0 "
+    "end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local reg = redis.call('HGETALL', KEYS[2])\n"
+    "for i = 1, #reg - 1, 2 do\n"
+    "  local x = string.match(reg[i + 1], ' (%d+)$')\n"
+    "  if not x or tonumber(x) <= now then redis.call('HDEL', KEYS[2], "
+    "reg[i]) end\n"
+    "end\n"
+    "redis.call('HSET', KEYS[2], ARGV[2], ARGV[3] .. ' ' .. "
+    "string.format('%.0f', now + tonumber(ARGV[4])))\n"
+    "redis.call('PEXPIRE', KEYS[2], ARGV[4])\n"
     "local notes = redis.call('LRANGE', KEYS[3], '0', '-1')\n"
     "if #notes == 0 then return 0 end\n"
     "redis.call('PEXPIRE', KEYS[3], ARGV[4])\n"

@@ -195,17 +195,52 @@ static long long queue_keys(world *w)
     return n;
 }
 
-/* A consumer's hand-over key and hand list (SPEC section 14). */
+/* The group's hand-over hash and a consumer's hand list (SPEC 14). */
 static void hand_names(world *w, const char *consumer, char *key,
                        char *list, size_t cap)
 {
-    int n = snprintf(key, cap, "%s:handcap:%s:%s", w->rt.topo.wake_prefix,
-                     w->rt.topo.worker_group, consumer);
+    int n = snprintf(key, cap, "%s:handers:%s", w->rt.topo.wake_prefix,
+                     w->rt.topo.worker_group);
 
     assert_true(n > 0 && (size_t)n < cap);
     n = snprintf(list, cap, "%s:hand:%s:%s", w->rt.topo.wake_prefix,
                  w->rt.topo.worker_group, consumer);
     assert_true(n > 0 && (size_t)n < cap);
+}
+
+/*
+ * The consumer of a and b that the reference worker gives channel c to
+ * (SG-IN-026): the greater SHA1 of "<consumer> <channel>", computed by
+ * the server the scripts run on.
+ */
+static const char *assigned(world *w, const char *a, const char *b,
+                            const char *c)
+{
+    char ha[64], hb[64], arg[160];
+
+    snprintf(arg, sizeof arg, "%s %s", a, c);
+    sgt_str(&w->rt, ha, sizeof ha, "EVAL %s 0 %s",
+            "return redis.sha1hex(ARGV[1])", arg);
+    snprintf(arg, sizeof arg, "%s %s", b, c);
+    sgt_str(&w->rt, hb, sizeof hb, "EVAL %s 0 %s",
+            "return redis.sha1hex(ARGV[1])", arg);
+    assert_int_equal(strlen(ha), 40);
+    assert_int_equal(strlen(hb), 40);
+    return strcmp(ha, hb) > 0 ? a : b;
+}
+
+/* A channel name, prefix plus a number, that goes to consumer a. */
+static void channel_for(world *w, const char *a, const char *b,
+                        const char *prefix, char *out, size_t cap)
+{
+    int i;
+
+    for (i = 0; i < 100; i++) {
+        snprintf(out, cap, "%s%d", prefix, i);
+        if (assigned(w, a, b, out) == a)
+            return;
+    }
+    fail_msg("no channel %s0..99 goes to %s", prefix, a);
 }
 
 /* Who an entry is pending at, its idle ms and delivery count. */
@@ -345,11 +380,27 @@ static int handed_over_at_least(void *arg)
     return (long long)stats(c->in).handed_over >= c->n;
 }
 
-static int key_gone(void *arg)
+static int hand_hash_empty(void *arg)
+{
+    cond *c = arg;
+    char key[256], list[256];
+
+    hand_names(c->w, "", key, list, sizeof key);
+    return sgt_int(&c->w->rt, "HLEN %s", key) == 0;
+}
+
+static int hash_len_is_two(void *arg)
 {
     cond *c = arg;
 
-    return sgt_int(&c->w->rt, "EXISTS %s", c->s) == 0;
+    return sgt_int(&c->w->rt, "HLEN %s", c->s) == 2;
+}
+
+static int field_a_gone(void *arg)
+{
+    cond *c = arg;
+
+    return sgt_int(&c->w->rt, "HEXISTS %s worker-keep-a", c->s) == 0;
 }
 
 static int blocked_in(void *arg)
@@ -581,7 +632,18 @@ static void test_order_queues_empty_after_all_end(void **state)
 
         assert_true(sgt_loop_until(w->rt.base, handled_by_both, &p, 10000));
     }
-    /* Failures on the last delivery are dead-lettered and dequeued. */
+    /*
+     * Failures on the last delivery are dead-lettered and dequeued. A and
+     * B stop first, which takes them out of the hand-over hash
+     * (SG-IN-027): C then hands nothing to them.
+     */
+    assert_int_equal(sg_consumer_stop(sg_inbound_consumer_engine(a), NULL,
+                                      NULL),
+                     0);
+    assert_int_equal(sg_consumer_stop(sg_inbound_consumer_engine(b), NULL,
+                                      NULL),
+                     0);
+    WAIT(hand_hash_empty, w, NULL, 0);
     sg_inbound_consumer_free(b);
     sg_inbound_consumer_free(a);
     w->mode = MODE_FAIL;
@@ -861,44 +923,51 @@ static void test_wake_switched_off(void **state)
 
 
 /*
- * SG-IN-026, SG-IN-027, SG-IN-005, SG-IN-006: A holds e1 of a channel and
- * advertises a hand list; B reads e2 of the channel and hands it over:
- * e2 becomes pending at A with its one delivery (XCLAIM JUSTID counts
- * none), its note waits in A's list, its ID in the order queue, and B
- * holds nothing and never waits. When A ends e1 it takes e2 from its
- * list before reading anything else and handles it, after e1.
+ * SG-IN-026, SG-IN-027, SG-IN-005, SG-IN-006: A holds e1 of a channel
+ * that goes to A (the greater SHA1) and lists itself in the hand-over
+ * hash; B reads e2 of the channel and hands it over: e2 becomes pending
+ * at A with its one delivery (XCLAIM JUSTID counts none), its note waits
+ * in A's list, its ID in the order queue, and B holds nothing and never
+ * waits. When A ends e1 it takes e2 from its list before reading
+ * anything else and handles it, after e1.
  */
-static void test_handover_goes_to_the_channel_holder(void **state)
+static void test_handover_goes_to_the_channels_consumer(void **state)
 {
     world *w = *state;
     sg_inbound_consumer *a, *b;
     char e1[32], e2[32], key[256], list[256], note[64], got[256], ids[80];
+    char ch[16];
     long long idle, count;
 
+    channel_for(w, "worker-hand-a", "worker-hand-b", "h", ch, sizeof ch);
     w->mode = MODE_HOLD;
     w->rt.knobs.max_in_flight = 1;
     a = engine(w, "worker-hand-a");
     w->rt.knobs.max_in_flight = 256;
-    publish(w, "h", "first", 1, e1);
+    publish(w, ch, "first", 1, e1);
     WAIT(seen_at_least, w, a, 1);
-    /* A's key: the most notes its list may hold, four times its window. */
+    /* A's field: the most notes its list may hold (four windows), and
+       when the field dies. */
     hand_names(w, "worker-hand-a", key, list, sizeof key);
-    sgt_str(&w->rt, got, sizeof got, "GET %s", key);
-    assert_string_equal(got, "4");
+    sgt_str(&w->rt, got, sizeof got, "HGET %s worker-hand-a", key);
+    assert_true(strncmp(got, "4 ", 2) == 0);
+    assert_true(strtoll(got + 2, NULL, 10) >
+                sgt_int(&w->rt, "EVAL %s 0", "return redis.call('TIME')"
+                                             "[1] * 1000"));
     assert_true(sgt_int(&w->rt, "PTTL %s", key) > 0);
     b = engine(w, "worker-hand-b");
-    publish(w, "h", "second", 1, e2);
+    publish(w, ch, "second", 1, e2);
     WAIT(handed_over_at_least, w, b, 1);
     assert_int_equal(stats(b).in_flight, 0);
     assert_int_equal(stats(b).lock_busy, 0);
     pending_entry(w, e2, got, sizeof got, &idle, &count);
     assert_string_equal(got, "worker-hand-a");
     assert_int_equal(count, 1);
-    snprintf(note, sizeof note, "%s h", e2);
+    snprintf(note, sizeof note, "%s %s", e2, ch);
     sgt_str(&w->rt, got, sizeof got, "LINDEX %s 0", list);
     assert_string_equal(got, note);
     assert_true(sgt_int(&w->rt, "PTTL %s", list) > 0);
-    queue_ids(w, "h", got, sizeof got);
+    queue_ids(w, ch, got, sizeof got);
     snprintf(ids, sizeof ids, "%s %s", e1, e2);
     assert_string_equal(got, ids);
     /* A's window is full: e2 waits in the list. */
@@ -922,28 +991,79 @@ static void test_handover_goes_to_the_channel_holder(void **state)
 }
 
 /*
- * SG-IN-026, SG-IN-027, SG-IN-005, SG-IN-024: A's list holds at most what
- * its key says (4): B hands e2 to e5 over and keeps e6, which then waits
- * behind A's entries as any entry of a busy channel does. Every entry is
- * handled once, in stream order.
+ * SG-IN-026, SG-IN-005, SG-IN-006: with A and B both reading, every
+ * entry of a channel is handled by the channel's consumer (the greater
+ * SHA1 of "<consumer> <channel>"), whichever of them read it, in stream
+ * order; entries of channels that go to the reader are not handed.
+ */
+static void test_handover_gives_each_channel_to_one_consumer(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *a, *b;
+    static const char *const chans[] = {"g0", "g1", "g2", "g3", "g4", "g5"};
+    char key[256], list[256], ids[48][32], text[16];
+    int i, j;
+
+    w->mode = MODE_OK;
+    a = engine(w, "worker-split-a");
+    b = engine(w, "worker-split-b");
+    hand_names(w, "worker-split-a", key, list, sizeof key);
+    WAITK(hash_len_is_two, w, key);
+    for (i = 0; i < 48; i++) {
+        snprintf(text, sizeof text, "m%d", i);
+        publish(w, chans[i % 6], text, 1, ids[i]);
+    }
+    WAIT(seen_at_least, w, NULL, 48);
+    WAIT(pending_is, w, NULL, 0);
+    for (j = 0; j < 6; j++) {
+        const char *want = assigned(w, "worker-split-a", "worker-split-b",
+                                    chans[j]);
+        int last = -1;
+
+        for (i = 0; i < w->nseen; i++) {
+            int k;
+
+            if (strcmp(w->seen[i].channel, chans[j]) != 0)
+                continue;
+            assert_string_equal(w->seen[i].consumer, want);
+            for (k = 0; k < 48 && strcmp(ids[k], w->seen[i].id) != 0; k++)
+                ;
+            assert_true(k < 48 && k > last);
+            last = k;
+        }
+    }
+    assert_true(stats(a).handed_over + stats(b).handed_over > 0);
+    assert_int_equal(stats(a).handed_over + stats(b).handed_over,
+                     stats(a).handed_in + stats(b).handed_in);
+    WAIT(no_queue_keys, w, NULL, 0);
+    sg_inbound_consumer_free(b);
+    sg_inbound_consumer_free(a);
+}
+
+/*
+ * SG-IN-026, SG-IN-027, SG-IN-005, SG-IN-024: A's list holds at most its
+ * bound (4): B hands e2 to e5 over and keeps e6, which then waits behind
+ * A's entries as any entry of a busy channel does. Every entry is handled
+ * once, in stream order.
  */
 static void test_handover_stops_at_the_hand_list_bound(void **state)
 {
     world *w = *state;
     sg_inbound_consumer *a, *b;
-    char ids[6][32], key[256], list[256];
+    char ids[6][32], key[256], list[256], ch[16];
     static const char *const text[] = {"c1", "c2", "c3", "c4", "c5", "c6"};
     int i;
 
+    channel_for(w, "worker-bound-a", "worker-bound-b", "hb", ch, sizeof ch);
     w->mode = MODE_HOLD;
     w->rt.knobs.max_in_flight = 1;
     a = engine(w, "worker-bound-a");
     w->rt.knobs.max_in_flight = 256;
-    publish(w, "hb", text[0], 1, ids[0]);
+    publish(w, ch, text[0], 1, ids[0]);
     WAIT(seen_at_least, w, a, 1);
     b = engine(w, "worker-bound-b");
     for (i = 1; i < 6; i++)
-        publish(w, "hb", text[i], 1, ids[i]);
+        publish(w, ch, text[i], 1, ids[i]);
     WAIT(handed_over_at_least, w, b, 4);
     WAIT(in_flight_is, w, b, 1);
     hand_names(w, "worker-bound-a", key, list, sizeof key);
@@ -971,7 +1091,7 @@ static void test_handover_stops_at_the_hand_list_bound(void **state)
  * SG-IN-028, SG-IN-027, SG-IN-017, SG-IN-019: an entry waiting in a hand
  * list is a held entry. A's window stays full for twice the min-idle, yet
  * B's sweep (every 50 ms) never takes e2: A keeps its idle time reset and
- * the list's TTL renewed. When A stops, its key goes at once; e2, left
+ * the list's TTL renewed. When A stops, its field goes at once; e2, left
  * in the list of a consumer that no longer reads, is reclaimed by B's
  * sweep like any entry left pending, and handled once.
  */
@@ -979,18 +1099,19 @@ static void test_handover_list_is_kept_and_survives_a_stop(void **state)
 {
     world *w = *state;
     sg_inbound_consumer *a, *b;
-    char e2[32], key[256], list[256], owner[64];
+    char e2[32], key[256], list[256], owner[64], ch[16];
     long long idle, count;
 
+    channel_for(w, "worker-keep-a", "worker-keep-b", "hk", ch, sizeof ch);
     w->rt.knobs.autoclaim_min_idle_ms = 800;
     w->mode = MODE_HOLD;
     w->rt.knobs.max_in_flight = 1;
     a = engine(w, "worker-keep-a");
     w->rt.knobs.max_in_flight = 256;
-    publish(w, "hk", "first", 1, NULL);
+    publish(w, ch, "first", 1, NULL);
     WAIT(seen_at_least, w, a, 1);
     b = engine(w, "worker-keep-b");
-    publish(w, "hk", "second", 1, e2);
+    publish(w, ch, "second", 1, e2);
     WAIT(handed_over_at_least, w, b, 1);
     sgt_loop_for(w->rt.base, 1600);
     assert_int_equal(stats(b).claimed, 0);
@@ -1000,11 +1121,11 @@ static void test_handover_list_is_kept_and_survives_a_stop(void **state)
     assert_int_equal(count, 1);
     hand_names(w, "worker-keep-a", key, list, sizeof key);
     assert_true(sgt_int(&w->rt, "PTTL %s", list) > 0);
-    assert_true(sgt_int(&w->rt, "PTTL %s", key) > 0);
+    assert_int_equal(sgt_int(&w->rt, "HEXISTS %s worker-keep-a", key), 1);
     assert_int_equal(sg_consumer_stop(sg_inbound_consumer_engine(a), NULL,
                                       NULL),
                      0);
-    WAITK(key_gone, w, key);
+    WAITK(field_a_gone, w, key);
     w->mode = MODE_OK;
     sg_job_finish(w->held[0], SG_JOB_OK);
     w->held[0] = NULL;
@@ -1034,7 +1155,8 @@ int main(void)
         T(test_wake_when_order_queue_head_ends),
         T(test_wake_when_lock_released),
         T(test_wake_switched_off),
-        T(test_handover_goes_to_the_channel_holder),
+        T(test_handover_goes_to_the_channels_consumer),
+        T(test_handover_gives_each_channel_to_one_consumer),
         T(test_handover_stops_at_the_hand_list_bound),
         T(test_handover_list_is_kept_and_survives_a_stop),
     };
