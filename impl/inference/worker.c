@@ -7,10 +7,11 @@
  *   addressed:  read the history (LRANGE) -> none yet, and this process
  *               has not asked for this channel yet: ask the gateway
  *               (fetch_channel_history; a timeout or an error reply means
- *               no history) -> the LLM -> one script: the reply
+ *               no history) -> the LLM -> finish OK with writes, in
+ *               libsg's acknowledging script (SG-IN-029): the reply
  *               `message`, stop_typing when start_typing went out, and
  *               the records (the gateway's, the message's, the reply's)
- *               appended to the history -> finish OK; an LLM failure ->
+ *               appended to the history; an LLM failure ->
  *               stop_typing (when shown) and the records but the reply
  *               -> finish FAILED with the error, which libsg retries or
  *               dead-letters (SG-IN-012/013).
@@ -18,13 +19,13 @@
  * Typing. start_typing goes out only once the LLM has taken
  * typing_delay_ms (SG_LLM_TYPING_DELAY_MS; 0: as the call starts), so a
  * quick reply goes out alone, as one outbound entry instead of three, and
- * a slow one shows the indicator while it is worked on. start_typing, the
- * reply script and stop_typing go over the one connection, so they reach
- * the stream in that order.
+ * a slow one shows the indicator while it is worked on. start_typing and
+ * the acknowledging script (the reply, then stop_typing) go over the one
+ * connection, so they reach the stream in that order.
  *
- * So an answered message costs two Redis commands of its own: LRANGE and
- * the reply script, plus the start_typing XADD when the reply is slow
- * (and its share of libsg's reads and acknowledgements).
+ * So an answered message costs one Redis command of its own, LRANGE,
+ * plus the start_typing XADD when the reply is slow (and its share of
+ * libsg's reads, begins and acknowledgements, which now carry the reply).
  *
  * A task counts the callbacks it still waits for (busy) and is freed when
  * its job is finished and nothing is outstanding, so that a callback never
@@ -366,43 +367,6 @@ static const char history_lua[] =
 
 static sg_script history_script;
 
-/*
- * The end of an answered message, in one round trip and one command:
- * KEYS[1] the outbound stream, KEYS[2] the channel's history list,
- * KEYS[3] the inbound stream; ARGV[1] the stream's MAXLEN, ARGV[2] the
- * entries' ts, ARGV[3] their trace_id, ARGV[4] the reply `message`
- * envelope, ARGV[5] the stop_typing envelope ("": none), ARGV[6] the
- * most history records kept, ARGV[7] the list's TTL in ms, ARGV[8] the
- * worker group, ARGV[9] the inbound entry's ID, ARGV[10] this consumer,
- * ARGV[11..] records to append. The entries are the ones libsg's publisher writes
- * (SG-FRAME-001/002/008). Returns the reply's entry ID, or the error
- * NOTOWNER, with nothing written, when the inbound entry is no longer
- * pending at this consumer: another one took it over (autoclaim after
- * this handling's lock expired), so this handling is fenced (SG-LOCK-004)
- * and its reply would be a second one.
- */
-static const char reply_lua[] =
-    "local p = redis.call('XPENDING', KEYS[3], ARGV[8], ARGV[9], ARGV[9],\n"
-    "  1, ARGV[10])\n"
-    "if #p == 0 then\n"
-    "  return redis.error_reply('NOTOWNER the entry is not pending at this "
-    "consumer')\n"
-    "end\n"
-    "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n"
-    "  'data', ARGV[4], 'ts', ARGV[2], 'trace_id', ARGV[3])\n"
-    "if ARGV[5] ~= '' then\n"
-    "  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n"
-    "    'data', ARGV[5], 'ts', ARGV[2], 'trace_id', ARGV[3])\n"
-    "end\n"
-    "if #ARGV > 10 then\n"
-    "  redis.call('RPUSH', KEYS[2], unpack(ARGV, 11))\n"
-    "  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)\n"
-    "  redis.call('PEXPIRE', KEYS[2], ARGV[7])\n"
-    "end\n"
-    "return id\n";
-
-static sg_script reply_script;
-
 static void on_history_saved(sg_conn *c, int status, const sg_reply *r,
                              void *ud)
 {
@@ -681,42 +645,20 @@ static void task_fail_after_llm(task *t, const char *why)
     task_maybe_free(t);
 }
 
-static void on_reply_done(sg_conn *c, int status, const sg_reply *r,
-                          void *ud)
+/*
+ * The outcome of an answered message's acknowledgement, which carried its
+ * writes (sg_job_finish_writes()): counted only, the task is gone.
+ */
+static void on_reply_written(void *ud, int outcome)
 {
-    task *t = ud;
-    char why[300];
+    sgi_worker *w = ud;
 
-    (void)c;
-    t->busy--;
-    if (t->job == NULL || t->w->closing) {
-        task_abort(t, "stopped");
-        return;
-    }
-    if (status == SG_EREDIS && sg_reply_is(r, "NOTOWNER")) {
-        /* Fenced (SG-LOCK-004): another consumer has the entry. */
-        t->w->fenced++;
-        task_finish(t, SG_JOB_FAILED("the entry was taken over by another "
-                                     "consumer: no reply published "
-                                     "(SG-LOCK-004)"));
-        task_maybe_free(t);
-        return;
-    }
-    if (status != 0) {
-        t->w->publish_errors++;
-        snprintf(why, sizeof why, "publishing the reply failed: %s",
-                 status == SG_EREDIS ? sg_reply_str(r, NULL)
-                                     : sg_strerror(status));
-        task_finish(t, SG_JOB_FAILED(why));
-        task_maybe_free(t);
-        return;
-    }
-    t->w->replies++;
-    sg_logf(t->w->logp, SG_LOG_DEBUG, "entry %s: reply %s published",
-            t->entry_id, sg_reply_str(r, NULL) != NULL
-                             ? sg_reply_str(r, NULL) : "?");
-    task_finish(t, SG_JOB_OK);
-    task_maybe_free(t);
+    if (outcome > 0)
+        w->replies++;
+    else if (outcome == 0)
+        w->fenced++;    /* SG-LOCK-004: not ours any more, nothing written */
+    else
+        w->publish_errors++;
 }
 
 /* Encodes an outbound envelope of the task's channel with its trace id. */
@@ -734,10 +676,12 @@ static int encode_out(task *t, sg_envelope *env, sg_buf *out, sg_error *err)
 }
 
 /*
- * Sends the reply script: the `message` envelope and (when start_typing
- * went out) stop_typing on the
- * platform's outbound stream, and the history records. 0, or -1 with why
- * filled.
+ * Ends the task's job with its writes (SG-IN-029): the `message` envelope
+ * and (when start_typing went out) stop_typing on the platform's outbound
+ * stream, and the history records, all in the script that acknowledges
+ * the entry, after its ownership and lock checks (SG-IN-011), so that a
+ * handling fenced meanwhile (SG-LOCK-004) publishes nothing. 0 (the job
+ * is finished), or -1 with why filled (the job is not).
  */
 static int send_reply(task *t, char *why, size_t whycap)
 {
@@ -746,14 +690,14 @@ static int send_reply(task *t, char *why, size_t whycap)
     sg_error err;
     sg_buf msg, stop, rec;
     sg_str content;
-    char key[SG_NAME_MAX + 96], stream[2 * SG_NAME_MAX + 2];
-    char maxlen[24], ts[32], max[24], ttl[24];
-    /* The script's arguments; on the stack for the usual few records. */
-    const char *small_args[40], **args = small_args;
-    size_t small_alen[40], *alen = small_alen, n, i;
-    const char *keys[3], *parts[3];
-    long long cap = w->knobs.stream_maxlen;
+    char key[SG_NAME_MAX + 96], stream[2 * SG_NAME_MAX + 2], ts[32];
+    /* The records; on the stack for the usual few. */
+    sg_str small_items[16], *items = small_items, data[2];
+    const char *parts[3];
+    sg_job_writes wr;
+    sg_job *job;
     struct timespec now;
+    size_t n, i;
     int rc = -1;
 
     sg_buf_init(&msg, NULL);
@@ -794,36 +738,32 @@ static int send_reply(task *t, char *why, size_t whycap)
     if (sgi_history_record(&rec, "assistant", SG_STR(""), SG_STR(""),
                            content, SG_STR(""), (double)time(NULL)) != 0)
         goto oom;
-    /* ARGV[11..]: the records to append, as records_to_save() lists
-       them: the gateway's, the message's, the reply's. */
+    /* The records to append, as records_to_save() lists them: the
+       gateway's, the message's, the reply's. */
     n = (t->recs_new ? t->nrecs : 0) + 2;
-    if (n + 13 > sizeof small_args / sizeof small_args[0]) {
-        args = malloc((n + 13) * sizeof *args);
-        alen = malloc((n + 13) * sizeof *alen);
-        if (args == NULL || alen == NULL)
+    if (n > sizeof small_items / sizeof small_items[0]) {
+        items = malloc(n * sizeof *items);
+        if (items == NULL)
             goto oom;
     }
     n = 0;
     if (t->recs_new)
         for (i = 0; i < t->nrecs; i++) {
-            args[13 + n] = t->recs[i];
-            alen[13 + n++] = t->lens[i];
+            items[n].ptr = t->recs[i];
+            items[n++].len = t->lens[i];
         }
     if (t->user_rec.len > 0) {
-        args[13 + n] = (const char *)t->user_rec.data;
-        alen[13 + n++] = t->user_rec.len;
+        items[n].ptr = (const char *)t->user_rec.data;
+        items[n++].len = t->user_rec.len;
     }
-    args[13 + n] = (const char *)rec.data;
-    alen[13 + n++] = rec.len;
+    items[n].ptr = (const char *)rec.data;
+    items[n++].len = rec.len;
     if (sg_name_join(stream, sizeof stream, w->topo.outbound_stream_prefix,
                      t->platform, strlen(t->platform)) < 0) {
         snprintf(why, whycap, "the reply cannot be published: platform "
                  "\"%.64s\" makes too long a stream name", t->platform);
         goto out;
     }
-    /* SG-FRAME-009: never below the floor. */
-    fmt_ll(maxlen, cap < SG_STREAM_MAXLEN_MIN
-                       ? (long long)SG_STREAM_MAXLEN_MIN : cap);
     clock_gettime(CLOCK_REALTIME, &now);
     /* "%lld.%03ld" of the seconds and milliseconds. */
     i = fmt_ll(ts, (long long)now.tv_sec);
@@ -832,46 +772,40 @@ static int send_reply(task *t, char *why, size_t whycap)
     ts[i + 2] = (char)('0' + (int)(now.tv_nsec / 10000000L % 10));
     ts[i + 3] = (char)('0' + (int)(now.tv_nsec / 1000000L % 10));
     ts[i + 4] = '\0';
-    fmt_ll(max, t->history_max);
-    fmt_ll(ttl, w->cfg.history_ttl_ms);
-    keys[0] = stream;
-    keys[1] = t->key;
-    keys[2] = w->topo.inbound_stream;
-    for (i = 0; i < 3; i++) {
-        args[i] = keys[i];
-        alen[i] = strlen(keys[i]);
+    data[0].ptr = (const char *)msg.data;
+    data[0].len = msg.len;
+    data[1].ptr = (const char *)stop.data;
+    data[1].len = stop.len;
+    memset(&wr, 0, sizeof wr);
+    /* SG-FRAME-001/002/008: the entries libsg's publisher writes, capped
+       at SG_STREAM_MAXLEN as the engine knows it (SG-FRAME-009). */
+    wr.stream = stream;
+    wr.data = data;
+    wr.ndata = stop.len > 0 ? 2 : 1;
+    wr.ts = ts;
+    wr.trace_id = t->trace;
+    wr.list = t->key;
+    wr.items = items;
+    wr.nitems = n;
+    wr.list_keep = t->history_max;
+    wr.list_ttl_ms = w->cfg.history_ttl_ms;
+    wr.done = on_reply_written;
+    wr.ud = w;
+    job = t->job;
+    t->job = NULL;
+    if (sg_job_finish_writes(job, &wr) != 0) {
+        /* Dropped: the entry stays pending, for a retry after the sweep. */
+        w->publish_errors++;
+        sg_logf(w->logp, SG_LOG_WARN, "entry %s: reply not published: out "
+                "of memory; the entry stays pending", t->entry_id);
     }
-    args[3] = maxlen;
-    args[4] = ts;
-    args[5] = t->trace;
-    args[6] = (const char *)msg.data;
-    alen[6] = msg.len;
-    args[7] = stop.len > 0 ? (const char *)stop.data : "";
-    alen[7] = stop.len;
-    args[8] = max;
-    args[9] = ttl;
-    args[10] = w->topo.worker_group;
-    args[11] = t->entry_id;
-    args[12] = w->instance;
-    for (i = 3; i < 13; i++)
-        if (i != 6 && i != 7)
-            alen[i] = strlen(args[i]);
-    if (sg_conn_eval(w->conn, &reply_script, on_reply_done, t, 3,
-                     (int)(n + 13), args, alen) != 0) {
-        snprintf(why, whycap, "the reply cannot be published: connection "
-                 "down");
-        goto out;
-    }
-    t->busy++;
     rc = 0;
     goto out;
 oom:
     snprintf(why, whycap, "the reply cannot be published: out of memory");
 out:
-    if (args != small_args)
-        free(args);
-    if (alen != small_alen)
-        free(alen);
+    if (items != small_items)
+        free(items);
     sg_buf_destroy(&rec);
     sg_buf_destroy(&stop);
     sg_buf_destroy(&msg);
@@ -910,7 +844,9 @@ static void on_llm_done(const sgi_llm_result *res, void *ud)
     if (send_reply(t, why, sizeof why) != 0) {
         w->publish_errors++;
         task_fail_after_llm(t, why);
+        return;
     }
+    task_maybe_free(t);
 }
 
 /* History known (recs[0..n), each NUL-terminated; borrowed for the
@@ -1580,7 +1516,6 @@ int sgi_worker_new(const sgi_worker_opts *opts, sgi_worker **out, char *err,
         return 1;
     }
     sg_script_init(&history_script, "sgi_history", history_lua);
-    sg_script_init(&reply_script, "sgi_reply", reply_lua);
 
     if (sg_topology_from_lookup(&w->topo, opts->lookup, opts->lookup_ud,
                                 &e) != 0 ||

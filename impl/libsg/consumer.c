@@ -140,6 +140,15 @@ typedef struct sg__op {
     size_t vlen[4];
     int nv;
     int with_fields;               /* F D: the job's fields follow */
+    const char *wkey;              /* A: the stream written to (flag 64) */
+    size_t wkey_len;
+    const char *lkey;              /* A: the list appended to (flag 128) */
+    size_t lkey_len;
+    const char **xv;               /* A: the writes' values, after v */
+    size_t *xvlen;
+    size_t nxv;
+    void (*done)(void *ud, int outcome); /* A with writes */
+    void *done_ud;
     int requeue;                   /* Q: the copy's fields */
     long long count;               /* Q: the new requeue_count */
     char num[24];
@@ -392,7 +401,18 @@ static void req_unlink(sg_consumer *e, sg__req *r)
 static void op_free(const sg_mem *mem, sg__op *op)
 {
     xfree(mem, op->own);
+    xfree(mem, op->xv);
     xfree(mem, op);
+}
+
+/* Tells a finish with writes its outcome (sg_job_writes.done), once. */
+static void op_done(sg__op *op, int outcome)
+{
+    void (*done)(void *, int) = op->done;
+
+    op->done = NULL;
+    if (done != NULL)
+        done(op->done_ud, outcome);
 }
 
 /*
@@ -1486,6 +1506,10 @@ static void settle_done(sg_consumer *e, sg__op *op, long long code)
     default:
         break;
     }
+    if (op->done != NULL)
+        op_done(op, code == SG__R_OK || code == SG__R_BEFORE ? 1
+                    : code == SG__R_LOST || code == SG__R_NOT_OWNER ? 0
+                                                                    : -1);
     if (code == SG__R_LOST || code == SG__R_NOT_OWNER) {
         e->st.lost++;
         sg_logf(e->log, SG_LOG_WARN, "consumer %s: entry %s (trace %s) not "
@@ -1547,6 +1571,7 @@ static void settle_failed(sg_consumer *e, sg__op **ops, size_t n,
         sg__op *op = ops[i];
         sg_job *job = op->job;
 
+        op_done(op, -1);
         if (job != NULL)
             e->st.lost++;
         op_free(e->mem, op);
@@ -1603,7 +1628,7 @@ static void on_step(sg_conn *conn, int status, const sg_reply *reply,
 /* Number of values an operation sends after its 5 fixed arguments. */
 static size_t op_values(const sg__op *op)
 {
-    size_t n = (size_t)op->nv, i, skip = 0;
+    size_t n = (size_t)op->nv + op->nxv, i, skip = 0;
     const sg_job *job = op->job;
 
     if (op->with_fields)
@@ -1656,7 +1681,9 @@ static int send_step(sg_consumer *e)
         nargs += 5 + op_values(op);
         nkeys += ((op->flags & SG__F_LOCK) != 0) +
                  ((op->flags & SG__F_KEY2) != 0) +
-                 ((op->flags & SG__F_ORDER) != 0);
+                 ((op->flags & SG__F_ORDER) != 0) +
+                 ((op->flags & SG__F_WRITE) != 0) +
+                 ((op->flags & SG__F_LIST) != 0);
     }
     if (op == NULL && !begins_held(e))
         for (job = e->begin_head; job != NULL && njobs < BATCH_MAX;
@@ -1703,6 +1730,14 @@ static int send_step(sg_consumer *e)
             e->av[ki] = oj->order_key;
             e->avlen[ki++] = oj->order_key_len;
         }
+        if (op->flags & SG__F_WRITE) {
+            e->av[ki] = op->wkey;
+            e->avlen[ki++] = op->wkey_len;
+        }
+        if (op->flags & SG__F_LIST) {
+            e->av[ki] = op->lkey;
+            e->avlen[ki++] = op->lkey_len;
+        }
         put_num(op->flagbuf, sizeof op->flagbuf, op->flags);
         put_num(op->nvbuf, sizeof op->nvbuf, (long long)op_values(op));
         e->av[ai] = &op->code;
@@ -1718,6 +1753,10 @@ static int send_step(sg_consumer *e)
         for (j = 0; j < (size_t)op->nv; j++) {
             e->av[ai] = op->v[j];
             e->avlen[ai++] = op->vlen[j];
+        }
+        for (j = 0; j < op->nxv; j++) {
+            e->av[ai] = op->xv[j];
+            e->avlen[ai++] = op->xvlen[j];
         }
         if (op->with_fields || op->requeue) {
             for (j = 0; j < oj->nfields; j++) {
@@ -1984,6 +2023,96 @@ int sg_job_finish_reply(sg_job *job, const char *reply_key, size_t key_len,
     op->v[0] = own_put(&at, json, json_len);
     op->vlen[0] = json_len;
     op->nv = 1;
+    finish_queue(e, job, op, &at);
+    return 0;
+}
+
+int sg_job_finish_writes(sg_job *job, const sg_job_writes *w)
+{
+    sg_consumer *e;
+    sg__op *op;
+    char *at, keep[24], ttl[24];
+    size_t own, i, k, nx, slen, llen = 0, tslen, trlen;
+    int done, rc;
+
+    if (job == NULL || w == NULL || w->stream == NULL || w->data == NULL ||
+        w->ndata == 0 || w->ts == NULL || w->trace_id == NULL ||
+        (w->list != NULL && (w->list_keep <= 0 || w->list_ttl_ms <= 0 ||
+                             (w->nitems > 0 && w->items == NULL))))
+        return SG_EINVAL;
+    rc = finish_begin(job, &done);
+    if (rc != 0)
+        return rc;
+    if (done) {
+        /* Fenced (or detached): nothing is written. */
+        if (w->done != NULL)
+            w->done(w->ud, 0);
+        return 0;
+    }
+    e = job->eng;
+    slen = strlen(w->stream);
+    tslen = strlen(w->ts);
+    trlen = strlen(w->trace_id);
+    keep[0] = '-';
+    put_num(keep + 1, sizeof keep - 1, w->list_keep);
+    put_num(ttl, sizeof ttl, w->list_ttl_ms);
+    nx = 3 + w->ndata + (w->list != NULL ? 2 + w->nitems : 0);
+    own = (job->chan != NULL ? job->chan->key_len + 1 : 0) + slen + 1 +
+          tslen + 1 + trlen + 1 + 24;
+    for (i = 0; i < w->ndata; i++)
+        own += w->data[i].len + 1;
+    if (w->list != NULL) {
+        llen = strlen(w->list);
+        own += llen + 1 + strlen(keep) + 1 + strlen(ttl) + 1;
+        for (i = 0; i < w->nitems; i++)
+            own += w->items[i].len + 1;
+    }
+    op = op_new(e, 'A', own);
+    if (op != NULL)
+        op->xv = xalloc(e->mem, nx * (sizeof *op->xv + sizeof *op->xvlen));
+    if (op == NULL || op->xv == NULL) {
+        if (op != NULL)
+            op_free(e->mem, op);
+        sg_logf(e->log, SG_LOG_ERROR, "consumer %s: out of memory finishing "
+                "entry %s; leaving it pending", e->name, job->id);
+        job_drop(e, job);
+        if (w->done != NULL)
+            w->done(w->ud, -1);
+        return SG_ENOMEM;
+    }
+    op->xvlen = (size_t *)(void *)(op->xv + nx);
+    at = op->own;
+    op->flags |= SG__F_WRITE;
+    op->wkey = own_put(&at, w->stream, slen);
+    op->wkey_len = slen;
+    k = 0;
+    op->xvlen[k] = tslen;
+    op->xv[k++] = own_put(&at, w->ts, tslen);
+    op->xvlen[k] = trlen;
+    op->xv[k++] = own_put(&at, w->trace_id, trlen);
+    put_num(op->num, sizeof op->num, (long long)w->ndata);
+    op->xvlen[k] = strlen(op->num);
+    op->xv[k++] = op->num;
+    for (i = 0; i < w->ndata; i++) {
+        op->xvlen[k] = w->data[i].len;
+        op->xv[k++] = own_put(&at, w->data[i].ptr, w->data[i].len);
+    }
+    if (w->list != NULL) {
+        op->flags |= SG__F_LIST;
+        op->lkey = own_put(&at, w->list, llen);
+        op->lkey_len = llen;
+        op->xvlen[k] = strlen(keep);
+        op->xv[k++] = own_put(&at, keep, strlen(keep));
+        op->xvlen[k] = strlen(ttl);
+        op->xv[k++] = own_put(&at, ttl, strlen(ttl));
+        for (i = 0; i < w->nitems; i++) {
+            op->xvlen[k] = w->items[i].len;
+            op->xv[k++] = own_put(&at, w->items[i].ptr, w->items[i].len);
+        }
+    }
+    op->nxv = k;
+    op->done = w->done;
+    op->done_ud = w->ud;
     finish_queue(e, job, op, &at);
     return 0;
 }

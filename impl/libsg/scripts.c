@@ -355,7 +355,8 @@ static const char hand_keep_lua[] =
  *       operation: its lock key (flag 1), then one more key (flag 2): the
  *       message_key for A and B, the claim key for F, the reply list for
  *       P; then, for B, the claim key (flag 16); then the entry's order
- *       queue (flag 32).
+ *       queue (flag 32); then, for A, the stream it writes entries to
+ *       (flag 64) and the list it appends to (flag 128).
  * ARGV: 1 group, 2 consumer, 3 SG_MAX_DELIVERIES, 4 stream length cap,
  *       5 lock TTL ms, 6 claim-key TTL ms, 7 the lock waiters hash and 8
  *       this consumer's wake list ("" and "": no wake-ups), then per
@@ -394,7 +395,12 @@ static const char hand_keep_lua[] =
  *   A  acknowledge a handled or cancelled entry. Values: [message_id] with
  *      flag 2: HSET message_key message_id and, when the hash did not
  *      exist, EXPIRE 90 days; write-back and acknowledgement are one step
- *      (SG-OUT-014).
+ *      (SG-OUT-014). With flag 64, then: ts, trace_id, n, and n entries'
+ *      data, each XADDed to the stream key (MAXLEN ~ ARGV[4]) with that
+ *      ts and trace_id; with flag 128 too, then: "-<keep>", TTL ms and
+ *      the items, RPUSHed to the list key, which is trimmed to its last
+ *      keep and given the TTL (SG-IN-029). Only past the ownership and
+ *      lock checks, so a refused acknowledgement writes nothing.
  *   F  a failed handling. Values: reason, error, then the entry's fields
  *      (sent only when the caller expects the last delivery; otherwise,
  *      should the count have moved, they are read from the stream). With flag 2, the claim key is
@@ -471,11 +477,13 @@ static const char step_lua_begin[] =
     "  local nv = tonumber(ARGV[i + 4])\n"
     "  local v0 = i + 4\n"
     "  i = i + 5 + nv\n"
-    "  local lock, key2, key3, q\n"
+    "  local lock, key2, key3, q, ws, wl\n"
     "  if flags % 2 == 1 then lock = KEYS[k]; k = k + 1 end\n"
     "  if flag(flags, 2) then key2 = KEYS[k]; k = k + 1 end\n"
     "  if flag(flags, 16) then key3 = KEYS[k]; k = k + 1 end\n"
     "  if flag(flags, 32) then q = KEYS[k]; k = k + 1 end\n"
+    "  if flag(flags, 64) then ws = KEYS[k]; k = k + 1 end\n"
+    "  if flag(flags, 128) then wl = KEYS[k]; k = k + 1 end\n"
     "  local code, n = 0, 0\n"
     "  if op == 'B' then\n"
     "    if q and order_busy(q, id) then\n"
@@ -539,10 +547,28 @@ static const char step_lua_end[] =
     "      elseif p[2] ~= me then code = 2\n"
     "      elseif lock and redis.call('GET', lock) ~= token then code = 6\n"
     "      elseif op == 'A' then\n"
+    "        local j = v0 + 1\n"
     "        if key2 then\n"
     "          local existed = redis.call('EXISTS', key2)\n"
-    "          redis.call('HSET', key2, 'message_id', ARGV[v0 + 1])\n"
+    "          redis.call('HSET', key2, 'message_id', ARGV[j])\n"
     "          if existed == 0 then redis.call('EXPIRE', key2, '7776000') end\n"
+    "          j = j + 1\n"
+    "        end\n"
+    "        if ws then\n"
+    "          local nd = tonumber(ARGV[j + 2])\n"
+    "          for d = j + 3, j + 2 + nd do\n"
+    "            redis.call('XADD', ws, 'MAXLEN', '~', cap, '*', 'data', "
+    "ARGV[d],\n"
+    "              'ts', ARGV[j], 'trace_id', ARGV[j + 1])\n"
+    "          end\n"
+    "          j = j + 3 + nd\n"
+    "          if wl then\n"
+    "            if v0 + nv >= j + 2 then\n"
+    "              redis.call('RPUSH', wl, unpack(ARGV, j + 2, v0 + nv))\n"
+    "            end\n"
+    "            redis.call('LTRIM', wl, ARGV[j], '-1')\n"
+    "            redis.call('PEXPIRE', wl, ARGV[j + 1])\n"
+    "          end\n"
     "        end\n"
     "        ackw(id, p[4], q, lock)\n"
     "      elseif op == 'F' then\n"

@@ -30,7 +30,9 @@ enum {
     SG__F_RELEASE = 4,     /* release the lock when the entry ends here */
     SG__F_RESEND = 8,      /* resent after a lost reply */
     SG__F_KEY3 = 16,       /* B: the claim key follows in KEYS */
-    SG__F_ORDER = 32       /* the entry's order queue follows in KEYS */
+    SG__F_ORDER = 32,      /* the entry's order queue follows in KEYS */
+    SG__F_WRITE = 64,      /* A: the stream to write entries to follows */
+    SG__F_LIST = 128       /* A: and the list to append to */
 };
 
 /*

@@ -797,6 +797,159 @@ static void test_inbound_ack_checks_the_lock_token(void **state)
     sg_inbound_consumer_free(in);
 }
 
+/* Outcomes reported to sg_job_writes.done. */
+static int writes_outcome = 99;
+
+static void writes_done(void *ud, int outcome)
+{
+    int *n = ud;
+
+    (*n)++;
+    writes_outcome = outcome;
+}
+
+static int writes_done_once(void *arg)
+{
+    cond *c = arg;
+
+    return c->w->done_calls >= 1;
+}
+
+/* Finishes held job 0 with two entries for "<ns>:out" and two items. */
+static int finish_with_writes(world *w, char *stream, char *list,
+                              size_t cap)
+{
+    static const sg_str data[] = {{"first", 5}, {"second", 6}};
+    static const sg_str items[] = {{"i1", 2}, {"i2", 2}};
+    sg_job_writes wr;
+    int rc, n;
+
+    n = snprintf(stream, cap, "%s:out", w->rt.topo.inbound_stream);
+    assert_true(n > 0 && (size_t)n < cap);
+    n = snprintf(list, cap, "%s:list", w->rt.topo.inbound_stream);
+    assert_true(n > 0 && (size_t)n < cap);
+    writes_outcome = 99;
+    memset(&wr, 0, sizeof wr);
+    wr.stream = stream;
+    wr.data = data;
+    wr.ndata = 2;
+    wr.ts = "1700000000.123";
+    wr.trace_id = "trace-w";
+    wr.list = list;
+    wr.items = items;
+    wr.nitems = 2;
+    wr.list_keep = 3;
+    wr.list_ttl_ms = 60000;
+    wr.done = writes_done;
+    wr.ud = &w->done_calls;
+    rc = sg_job_finish_writes(w->held[0], &wr);
+    w->held[0] = NULL;
+    w->running--;
+    return rc;
+}
+
+/*
+ * SG-IN-029, SG-IN-010, SG-IN-011: a handling's writes go with its
+ * acknowledgement: both entries on the stream, in order, with their ts
+ * and trace_id; the items appended and the list trimmed to its last
+ * three, with its TTL; the entry acknowledged; done told 1.
+ */
+static void test_inbound_finish_writes_with_the_ack(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *in;
+    char stream[256], list[256], got[64];
+    redisReply *r;
+
+    w->mode = MODE_HOLD;
+    in = engine(w, "worker-writes01");
+    publish(w, "wr", "hello", 1, NULL);
+    WAIT(held_at_least, w, in, 1);
+    assert_true(snprintf(list, sizeof list, "%s:list",
+                         w->rt.topo.inbound_stream) < (int)sizeof list);
+    freeReplyObject(redisCommand(w->rt.sync, "RPUSH %s old1 old2", list));
+    assert_int_equal(finish_with_writes(w, stream, list, sizeof stream), 0);
+    WAIT(writes_done_once, w, in, 0);
+    assert_int_equal(writes_outcome, 1);
+    WAIT(pending_is, w, in, 0);
+    r = redisCommand(w->rt.sync, "XRANGE %s - +", stream);
+    assert_non_null(r);
+    assert_int_equal(r->elements, 2);
+    assert_int_equal(r->element[0]->element[1]->elements, 6);
+    assert_string_equal(r->element[0]->element[1]->element[1]->str, "first");
+    assert_string_equal(r->element[0]->element[1]->element[3]->str,
+                        "1700000000.123");
+    assert_string_equal(r->element[0]->element[1]->element[5]->str,
+                        "trace-w");
+    assert_string_equal(r->element[1]->element[1]->element[1]->str,
+                        "second");
+    freeReplyObject(r);
+    assert_int_equal(sgt_int(&w->rt, "LLEN %s", list), 3);
+    sgt_str(&w->rt, got, sizeof got, "LINDEX %s 0", list);
+    assert_string_equal(got, "old2");
+    sgt_str(&w->rt, got, sizeof got, "LINDEX %s -1", list);
+    assert_string_equal(got, "i2");
+    assert_true(sgt_int(&w->rt, "PTTL %s", list) > 50000);
+    WAIT(handled_at_least, w, in, 1);
+    sg_inbound_consumer_free(in);
+}
+
+/*
+ * SG-IN-029, SG-IN-011, SG-LOCK-004: an acknowledgement refused because
+ * the lock no longer holds the handling's token writes nothing; done is
+ * told 0 and the entry stays pending.
+ */
+static void test_inbound_refused_ack_writes_nothing(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *in;
+    char stream[256], list[256], lock[64];
+
+    w->mode = MODE_HOLD;
+    in = engine(w, "worker-writes02");
+    publish(w, "wn", "hello", 1, NULL);
+    WAIT(held_at_least, w, in, 1);
+    lock_key(w, "wn", lock, sizeof lock);
+    freeReplyObject(redisCommand(w->rt.sync, "SET %s other-token PX 5000",
+                                 lock));
+    assert_int_equal(finish_with_writes(w, stream, list, sizeof stream), 0);
+    WAIT(writes_done_once, w, in, 0);
+    assert_int_equal(writes_outcome, 0);
+    assert_int_equal(pending(w), 1);
+    assert_int_equal(sgt_int(&w->rt, "EXISTS %s", stream), 0);
+    assert_int_equal(sgt_int(&w->rt, "EXISTS %s", list), 0);
+    assert_int_equal(stats(in).lost, 1);
+    sg_inbound_consumer_free(in);
+}
+
+/*
+ * SG-IN-029, SG-LOCK-004: a handling already fenced writes nothing, and
+ * done is told 0 at once.
+ */
+static void test_inbound_fenced_finish_writes_nothing(void **state)
+{
+    world *w = *state;
+    sg_inbound_consumer *in;
+    char stream[256], list[256], lock[64];
+
+    w->mode = MODE_HOLD;
+    w->rt.knobs.lock_ttl_ms = 300;
+    in = engine(w, "worker-writes03");
+    publish(w, "wf", "slow", 1, NULL);
+    WAIT(held_at_least, w, in, 1);
+    lock_key(w, "wf", lock, sizeof lock);
+    freeReplyObject(redisCommand(w->rt.sync, "SET %s other-token PX 5000",
+                                 lock));
+    WAIT(job_fenced, w, in, 0);
+    assert_int_equal(finish_with_writes(w, stream, list, sizeof stream), 0);
+    assert_int_equal(w->done_calls, 1);
+    assert_int_equal(writes_outcome, 0);
+    sgt_loop_for(w->rt.base, 50);
+    assert_int_equal(pending(w), 1);
+    assert_int_equal(sgt_int(&w->rt, "EXISTS %s", stream), 0);
+    sg_inbound_consumer_free(in);
+}
+
 /*
  * SG-CLAIM-004, SG-CLAIM-005, SG-CLAIM-009, SG-DLQ-001: an entry claimed
  * more than SG_MAX_CLAIMS times is quarantined: dead-lettered as
@@ -1192,6 +1345,9 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_inbound_handles_and_acknowledges),
+        T(test_inbound_finish_writes_with_the_ack),
+        T(test_inbound_refused_ack_writes_nothing),
+        T(test_inbound_fenced_finish_writes_nothing),
         T(test_inbound_orders_each_channel_and_runs_channels_together),
         T(test_inbound_backpressure_caps_entries_in_flight),
         T(test_inbound_pipelined_reads_respect_capacity),

@@ -120,6 +120,45 @@ int sg_job_finish_reply(sg_job *job, const char *reply_key, size_t key_len,
                         const char *json, size_t json_len);
 
 /*
+ * What an OK finish writes along with its acknowledgement (SG-IN-029):
+ * ndata entries `XADD stream MAXLEN ~ <SG_STREAM_MAXLEN> * data <data[i]>
+ * ts <ts> trace_id <trace_id>`, in order, then, when list is not NULL,
+ * `RPUSH list items...`, `LTRIM list -list_keep -1` and `PEXPIRE list
+ * list_ttl_ms`. All of it happens in the script that acknowledges, after
+ * the checks of SG-IN-011, or none of it: an entry no longer ours, or
+ * whose lock lost our token, is neither acknowledged nor written for.
+ *
+ * done (may be NULL) gets the outcome once the script answered: 1 written
+ * and acknowledged (also when a resend after a lost reply finds the first
+ * send did it), 0 not ours or fenced (nothing written; also called at
+ * once, from inside sg_job_finish_writes(), for a job already fenced),
+ * -1 the call failed (nothing written; the entry stays pending). Not
+ * called for a job whose engine is freed first.
+ */
+typedef struct sg_job_writes {
+    const char *stream;
+    const sg_str *data;
+    size_t ndata;
+    const char *ts;
+    const char *trace_id;
+    const char *list;            /* NULL: no list */
+    const sg_str *items;
+    size_t nitems;
+    long long list_keep;         /* > 0 */
+    long long list_ttl_ms;       /* > 0 */
+    void (*done)(void *ud, int outcome);
+    void *ud;
+} sg_job_writes;
+
+/*
+ * Ends a handled job as sg_job_finish(job, SG_JOB_OK) does, with the
+ * writes of w (copied) in the same script. Same contract as
+ * sg_job_finish(); SG_EINVAL also for writes without a stream or data,
+ * or a list without a positive keep and TTL.
+ */
+int sg_job_finish_writes(sg_job *job, const sg_job_writes *w);
+
+/*
  * Records the platform message ID a send returned, before finishing with
  * SG_JOB_OK: for a job whose plan has a message_key, the acknowledgement
  * then also writes it to the hash message_key (SG-OUT-013/014). Copied.
