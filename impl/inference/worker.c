@@ -1322,6 +1322,15 @@ static void metrics(struct evbuffer *o, void *ud)
            "Entries taken over by autoclaim.", st.claimed);
     metric(o, "sg_inference_in_flight", "gauge",
            "Entries read and not yet finished.", st.in_flight);
+    metric(o, "sg_inference_handed_over_total", "counter",
+           "Entries read here and handed to their channel's consumer.",
+           st.handed_over);
+    metric(o, "sg_inference_handed_in_total", "counter",
+           "Entries taken from this consumer's hand list.", st.handed_in);
+    metric(o, "sg_inference_lock_busy_total", "counter",
+           "Begins that found the channel busy.", st.lock_busy);
+    metric(o, "sg_inference_woken_total", "counter",
+           "Wake-ups that retried a waiting channel at once.", st.woken);
     metric(o, "sg_inference_replies_total", "counter",
            "Replies published.", st.replies);
     metric(o, "sg_inference_passive_total", "counter",
@@ -1374,6 +1383,10 @@ void sgi_worker_get_stats(const sgi_worker *w, sgi_worker_stats *out)
         out->dead_lettered = cs.dead_lettered;
         out->claimed = cs.claimed;
         out->in_flight = cs.in_flight;
+        out->handed_over = cs.handed_over;
+        out->handed_in = cs.handed_in;
+        out->lock_busy = cs.lock_busy;
+        out->woken = cs.woken;
     }
     out->llm_requests = w->llm_requests;
     out->llm_connections = w->llm_connections;

@@ -77,6 +77,10 @@ typedef struct sgi_worker_stats {
     uint64_t redis_commands;
     /* Replies withheld: the entry was no longer this consumer's. */
     uint64_t fenced;
+    /* Entries handed to other consumers, and taken from this one's hand
+       list (SG-IN-026/027); begins that found the channel busy, and
+       wake-ups that retried one (SG-LOCK-008). */
+    uint64_t handed_over, handed_in, lock_busy, woken;
     int lease_held;
 } sgi_worker_stats;
 

@@ -1330,6 +1330,10 @@ static void test_inference_program_sigterm_drains(void **state)
                            "sg_inference_llm_request_duration_seconds_count"
                            " 1\n"));
     assert_non_null(strstr(scratch.buf, "sg_inference_in_flight 0\n"));
+    /* One instance: nothing handed either way, nothing busy. */
+    assert_non_null(strstr(scratch.buf, "sg_inference_handed_over_total 0\n"));
+    assert_non_null(strstr(scratch.buf, "sg_inference_handed_in_total 0\n"));
+    assert_non_null(strstr(scratch.buf, "sg_inference_lock_busy_total 0\n"));
     assert_non_null(strstr(scratch.buf, "\n# TYPE sg_redis_commands_sent_total"
                                         " counter\nsg_redis_commands_sent_total "));
 
