@@ -80,6 +80,18 @@ string(JSON value ERROR_VARIABLE bad GET "${line}" cpu_us_per_msg total)
 if(value EQUAL 0)
     message(FATAL_ERROR "'cpu_us_per_msg.total' is 0:\n${line}")
 endif()
+# How the workers shared the channels: per worker, non-negative figures
+# read from its metrics (-1 would mean a metric could not be read).
+foreach(proc IN ITEMS worker-1 worker-2)
+    foreach(key IN ITEMS handed_over lock_busy woken)
+        string(JSON value ERROR_VARIABLE bad GET "${line}" workers_per_msg
+               ${proc} ${key})
+        if(bad OR NOT value MATCHES "^[0-9]+(\\.[0-9]+)?$")
+            message(FATAL_ERROR
+                    "'workers_per_msg.${proc}.${key}' wrong:\n${line}")
+        endif()
+    endforeach()
+endforeach()
 string(JSON value ERROR_VARIABLE bad GET "${line}" redis_usec_per_msg evalsha)
 if(bad OR NOT value MATCHES "${number}")
     message(FATAL_ERROR "'redis_usec_per_msg.evalsha' missing:\n${line}")

@@ -26,7 +26,10 @@
  * executing each (redis_usec_per_msg); the CPU time (user + system) each
  * process used over the burst, per message (cpu_us_per_msg: redis-server,
  * sg-bench itself as the platform, every service, and their total, which
- * is the budget two cores give: 100 us at 20,000 messages/s); the idle RSS of
+ * is the budget two cores give: 100 us at 20,000 messages/s); per worker,
+ * from its /metrics, the entries it handed to another worker, its begins
+ * that found a channel busy and its wake-ups, per message
+ * (workers_per_msg); the idle RSS of
  * each process before the burst and its peak RSS (VmHWM) after, and the
  * checks: every message sent to the platform exactly once, in per-channel
  * order, nothing dead-lettered, nothing left pending. Exit 1 when a check
@@ -81,6 +84,8 @@ typedef struct proc {
     char log[PATH_MAX];
     int metrics_port;           /* 0: none announced */
     long long cmds0, cmds1;     /* sg_redis_commands_sent_total; -1: none */
+    /* Workers: sg_inference_{handed_over,lock_busy,woken}_total after. */
+    long long handed, busy, woken;
     long idle_rss_kb;
     long peak_rss_kb;
     long long cpu0, cpu1;       /* utime + stime, clock ticks; -1: unknown */
@@ -127,7 +132,9 @@ static void usage(FILE *f)
           "over C channels at once, and measures until the last reply\n"
           "reaches the platform (this process). Prints one JSON line:\n"
           "messages/s, p50/p99 latency, Redis commands per message, idle\n"
-          "and peak RSS per process; checks exactly-once delivery,\n"
+          "and peak RSS per process, CPU per message per process, and per\n"
+          "worker the entries it handed over, its busy begins and wake-ups\n"
+          "per message; checks exactly-once delivery,\n"
           "per-channel order, no dead letters and nothing pending (exit 1\n"
           "otherwise).\n"
           "\n"
@@ -447,9 +454,9 @@ static int metrics_port(const proc *p)
  * sg_redis_commands_sent_total from the process's /metrics (plain HTTP/1.0
  * on loopback, so no client library is needed); -1 when it is not there.
  */
-static long long scrape_commands(int port)
+/* The value of the metric whose line starts with "\n<metric> "; -1. */
+static long long scrape_metric(int port, const char *metric)
 {
-    static const char metric[] = "\nsg_redis_commands_sent_total ";
     struct sockaddr_in sa;
     char req[128], *buf = NULL, *at;
     size_t len = 0, cap = 0;
@@ -499,6 +506,11 @@ static long long scrape_commands(int port)
         free(buf);
     }
     return v;
+}
+
+static long long scrape_commands(int port)
+{
+    return scrape_metric(port, "\nsg_redis_commands_sent_total ");
 }
 
 /* Sum over the processes of cmds1 - cmds0; -1 when any could not tell. */
@@ -899,6 +911,12 @@ static int run(bench *b, sgt_redis *redis)
 
         p->peak_rss_kb = proc_kb(p->pid, "VmHWM");
         p->cmds1 = scrape_commands(p->metrics_port);
+        p->handed = scrape_metric(p->metrics_port,
+                                  "\nsg_inference_handed_over_total ");
+        p->busy = scrape_metric(p->metrics_port,
+                                "\nsg_inference_lock_busy_total ");
+        p->woken = scrape_metric(p->metrics_port,
+                                 "\nsg_inference_woken_total ");
     }
     sent = commands_sent(b, &counted);
 
@@ -971,6 +989,24 @@ static int run(bench *b, sgt_redis *redis)
             continue;
         printf("%s\"%s\":%.2f", w++ ? "," : "", st1->name[i],
                (double)us / (double)b->n);
+    }
+    printf("}");
+    /*
+     * How the workers shared the channels: entries one handed to
+     * another's hand list (SG-IN-026), begins that found a channel busy,
+     * and wake-ups, per message.
+     */
+    printf(",\"workers_per_msg\":{");
+    for (i = 0, w = 0; i < (unsigned long)b->nprocs; i++) {
+        const proc *p = &b->procs[i];
+
+        if (strncmp(p->name, "worker-", 7) != 0)
+            continue;
+        printf("%s\"%s\":{\"handed_over\":%.2f,\"lock_busy\":%.2f,"
+               "\"woken\":%.2f}", w++ ? "," : "", p->name,
+               (double)p->handed / (double)b->n,
+               (double)p->busy / (double)b->n,
+               (double)p->woken / (double)b->n);
     }
     printf("}");
     print_cpu(b);
