@@ -58,6 +58,8 @@
 #define READ_GATE_MS 2         /* the longest an ordered read waits to batch */
 #define HAND_WINDOWS 4         /* hand list bound, in SG_MAX_IN_FLIGHTs */
 #define HAND_TICK_MS 1000      /* the longest between hand-over renewals */
+#define HAND_PAUSE_MS 5        /* no read for that long after a full peer */
+#define HAND_PAUSE_MAX_MS 20   /* then read past it (SG-IN-008) */
 #define LOCK_DELAY_MIN_MS 10   /* SG-LOCK-005 */
 #define LOCK_DELAY_MAX_MS 500
 #define TOKEN_BYTES 16         /* 128 bits, SG-LOCK-001 */
@@ -209,6 +211,10 @@ struct sg_consumer {
     long long reserved;            /* sum of read_counts in flight */
     int need_wait;                 /* ordered: the group ran dry */
     uint64_t gate_since;           /* ordered: a read waits since (ms) */
+    uint64_t pause_until;          /* ordered: no read before (ms) */
+    uint64_t pause_since;          /* ordered: reads wait for a full peer
+                                      since (ms) */
+    int hand_forced;               /* ordered: read past full peers */
     int waiting;                   /* ordered: XREAD BLOCK in flight */
     char newest[48];               /* ordered: the stream's newest ID */
     int creating_group;
@@ -1155,7 +1161,7 @@ static void on_read(sg_conn *conn, int status, const sg_reply *reply,
 {
     sg_consumer *e = ud;
     size_t got = 0;
-    int asked;
+    int asked, paused;
 
     (void)conn;
     if (e->freeing || e->stopping || e->reads == 0)
@@ -1175,6 +1181,7 @@ static void on_read(sg_conn *conn, int status, const sg_reply *reply,
         e->st.handed_over +=
             (uint64_t)sg_reply_integer(sg_reply_at(reply, 4));
         e->st.handed_in += (uint64_t)sg_reply_integer(sg_reply_at(reply, 5));
+        paused = (int)sg_reply_integer(sg_reply_at(reply, 6));
 
         if (newest != NULL && len > 0 && len < sizeof e->newest) {
             memcpy(e->newest, newest, len);
@@ -1189,6 +1196,23 @@ static void on_read(sg_conn *conn, int status, const sg_reply *reply,
         e->last_full = taken >= asked;
         /* The latest reply decides: a full one may have left more. */
         e->need_wait = !e->last_full;
+        if (paused == 1) {
+            /* A peer's hand list is full: the stream keeps what it has. */
+            uint64_t now = sg__mono_ms();
+
+            e->st.read_pauses++;
+            e->last_full = 0;
+            e->need_wait = 0;
+            if (e->pause_since == 0)
+                e->pause_since = now;
+            e->pause_until = now + HAND_PAUSE_MS;
+            arm(e->read_ev, HAND_PAUSE_MS);
+            return;
+        }
+        /* Read past a full peer: keep doing so while it stays full. */
+        e->hand_forced = paused == 2;
+        if (!e->hand_forced)
+            e->pause_since = 0;
         read_more(e);
         return;
     }
@@ -1322,6 +1346,15 @@ static void read_more(sg_consumer *e)
                e->reserved;
         if (room <= 0)
             return;
+        if (e->order != NULL && e->pause_until != 0) {
+            uint64_t now = sg__mono_ms();
+
+            if (now < e->pause_until) {
+                arm(e->read_ev, e->pause_until - now);
+                return;
+            }
+            e->pause_until = 0;
+        }
         if (e->order != NULL && read_gated(e, room))
             return;
         n = room < e->k.read_count ? (int)room : e->k.read_count;
@@ -1334,7 +1367,11 @@ static void read_more(sg_consumer *e)
             av[4] = e->order;
             av[5] = e->hand != NULL ? e->hand : "";
             av[6] = e->hand_ttl_s;
-            rc = sg_conn_eval(e->reader, &e->scripts.read, on_read, e, 1, 7,
+            if (!e->hand_forced && e->pause_since != 0 &&
+                sg__mono_ms() - e->pause_since >= HAND_PAUSE_MAX_MS)
+                e->hand_forced = 1;
+            av[7] = e->hand_forced ? "1" : "0";
+            rc = sg_conn_eval(e->reader, &e->scripts.read, on_read, e, 1, 8,
                               av, NULL);
             if (rc != 0) {
                 if (e->reads == 0)

@@ -150,14 +150,18 @@ static const char order_check_lua[] =
  *
  * KEYS: 1 the inbound stream. ARGV: 1 group, 2 consumer, 3 COUNT,
  *       4 the order prefix, 5 the wake-up prefix ("": no hand-over),
- *       6 the TTL in ms a hand list gets when this script creates it.
+ *       6 the TTL in ms a hand list gets when this script creates it,
+ *       7 "1" to read even when a peer's hand list is full.
  * Returns: {the entries as XREADGROUP returns them ({{stream, entries}},
  *          nil when there are none), the ID of the stream's newest entry
  *          ("0-0" when it has none; "" when the read got all it asked
  *          for, and so will not be followed by a wait), per entry returned
  *          the channel whose queue holds its ID ("" for none), the number
  *          of entries taken (popped from the hand list or read, handed
- *          over or not), the number handed over, the number popped}.
+ *          over or not), the number handed over, the number popped, 1
+ *          when it did not read because a peer's hand list had no room
+ *          for a whole COUNT, 2 when it read all the same (ARGV[7]), 0
+ *          when no list was that full}.
  *
  * XREADGROUP without BLOCK: a script cannot block. The caller, when it
  * got fewer entries than it asked for, waits with XREAD BLOCK from the
@@ -183,7 +187,15 @@ static const char order_check_lua[] =
  * channel stays with one consumer while the membership does not change,
  * whoever reads its entries, and whatever order they started in; an
  * entry kept because the list was full waits for the channel's older
- * entries (SG-IN-024), as any entry does.
+ * entries (SG-IN-024), as any entry does, and so does every entry of the
+ * channel handed after it, behind it: one full list costs a chain of
+ * busy begins. So the script does not read at all while some live peer's
+ * list has no room for a whole COUNT (it says so, and the caller waits a
+ * little before it reads again): the entries stay in the stream, and the
+ * peer, once its list is empty, reads them itself. A peer that stays
+ * full (slow, or stuck) must not hold this consumer's own channels back
+ * (SG-IN-008): past a short wait the caller reads all the same, and full
+ * lists spill over as above.
  */
 static const char read_lua[] =
     "local stream, prefix = KEYS[1], ARGV[4]\n"
@@ -209,28 +221,34 @@ static const char read_lua[] =
     "  end\n"
     "end\n"
     "got = popped\n"
-    "if got < count then\n"
+    "local paused = 0\n"
+    "if got < count and hp ~= '' then\n"
+    "  local reg = redis.call('HGETALL', hp .. ':handers:' .. group)\n"
+    "  if #reg > 2 or (#reg == 2 and reg[1] ~= me) then\n"
+    "    local t = redis.call('TIME')\n"
+    "    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / "
+    "1000)\n"
+    "    for i = 1, #reg - 1, 2 do\n"
+    "      local b, x = string.match(reg[i + 1], '^(%d+) (%d+)$')\n"
+    "      if b and reg[i] ~= me and tonumber(x) > now then\n"
+    "        peers[reg[i]] = tonumber(b)\n"
+    "        others = true\n"
+    "        local len = redis.call('LLEN', hp .. ':hand:' .. group .. ':' "
+    ".. reg[i])\n"
+    "        if len + count - got > tonumber(b) then\n"
+    "          if ARGV[7] == '1' then paused = 2 else paused = 1 end\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "if got < count and paused ~= 1 then\n"
     "  local n = ARGV[3]\n"
     "  if got > 0 then n = tostring(count - got) end\n"
     "  local r = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', n, "
     "'STREAMS', stream, '>')\n"
     "  local entries = r and r[1] and r[1][2] or {}\n"
     "  got = got + #entries\n"
-    "  if hp ~= '' and #entries > 0 then\n"
-    "    local reg = redis.call('HGETALL', hp .. ':handers:' .. group)\n"
-    "    if #reg > 0 then\n"
-    "      local t = redis.call('TIME')\n"
-    "      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / "
-    "1000)\n"
-    "      for i = 1, #reg - 1, 2 do\n"
-    "        local b, x = string.match(reg[i + 1], '^(%d+) (%d+)$')\n"
-    "        if b and reg[i] ~= me and tonumber(x) > now then\n"
-    "          peers[reg[i]] = tonumber(b)\n"
-    "          others = true\n"
-    "        end\n"
-    "      end\n"
-    "    end\n"
-    "  end\n"
     "  local to_of = {}\n"
     "  for i = 1, #entries do\n"
     "    local e = entries[i]\n"
@@ -273,14 +291,14 @@ static const char read_lua[] =
     "  end\n"
     "end\n"
     "local newest = ''\n"
-    "if got < count then\n"
+    "if got < count and paused ~= 1 then\n"
     "  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', '1')\n"
     "  newest = '0-0'\n"
     "  if last[1] then newest = last[1][1] end\n"
     "end\n"
     "local r = false\n"
     "if #out > 0 then r = {{stream, out}} end\n"
-    "return {r, newest, chans, got, handed, popped}\n";
+    "return {r, newest, chans, got, handed, popped, paused}\n";
 
 /*
  * sg__hand_keep: a consumer's field in the hand-over hash and its hand

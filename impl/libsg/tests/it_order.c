@@ -1041,10 +1041,12 @@ static void test_handover_gives_each_channel_to_one_consumer(void **state)
 }
 
 /*
- * SG-IN-026, SG-IN-027, SG-IN-005, SG-IN-024: A's list holds at most its
- * bound (4): B hands e2 to e5 over and keeps e6, which then waits behind
- * A's entries as any entry of a busy channel does. Every entry is handled
- * once, in stream order.
+ * SG-IN-026, SG-IN-027, SG-IN-005, SG-IN-024, SG-IN-008: A's list holds
+ * at most its bound (4): B hands e2 to e5 over; with A's list full it
+ * first leaves e6 in the stream (its reads pause), then, A staying full,
+ * reads past it (B's own channels must not wait on A) and keeps e6,
+ * which waits behind A's entries as any entry of a busy channel does.
+ * Every entry is handled once, in stream order.
  */
 static void test_handover_stops_at_the_hand_list_bound(void **state)
 {
@@ -1069,6 +1071,7 @@ static void test_handover_stops_at_the_hand_list_bound(void **state)
     hand_names(w, "worker-bound-a", key, list, sizeof key);
     assert_int_equal(sgt_int(&w->rt, "LLEN %s", list), 4);
     assert_int_equal(stats(b).handed_over, 4);
+    assert_true(stats(b).read_pauses >= 1);
     WAIT(lock_busy_at_least, w, b, 1);
     w->mode = MODE_OK;
     sg_job_finish(w->held[0], SG_JOB_OK);

@@ -341,6 +341,7 @@ typedef struct sg_consumer_stats {
     uint64_t woken;           /* wake-ups that retried a waiting channel */
     uint64_t handed_over;     /* read here and handed to another consumer */
     uint64_t handed_in;       /* taken from this consumer's hand list */
+    uint64_t read_pauses;     /* reads skipped: a peer's hand list full */
     uint64_t in_flight;       /* read and not yet ended, now */
     uint64_t max_in_flight_seen; /* the most in flight at any time */
     uint64_t commands;        /* Redis commands this engine sent */
