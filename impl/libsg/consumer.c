@@ -2341,6 +2341,38 @@ static void touch_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/*
+ * After a sweep admitted what it claimed: a begin still in the begin list
+ * (held while the sweep was out, or pushed by a retry just before) whose
+ * channel now has an older entry queued gives its turn to that entry,
+ * which takes its place in the list, as chan_retry_cb() does for a begin
+ * that waits on its timer. The order check lets this consumer's own older
+ * entry pass (SG-IN-024), so the newer one must not begin first.
+ */
+static void begins_prefer_older(sg_consumer *e)
+{
+    sg_job **pp, *job;
+
+    for (pp = &e->begin_head; (job = *pp) != NULL; pp = &(*pp)->next) {
+        sg__chan *ch = job->chan;
+        sg_job *older = ch != NULL ? ch->head : NULL;
+
+        if (ch == NULL || ch->active != job || older == NULL ||
+            id_cmp(older->id, job->id) >= 0)
+            continue;
+        ch->head = older->next;
+        if (ch->head == NULL)
+            ch->tail = NULL;
+        older->next = job->next;
+        older->state = J_BEGIN_PENDING;
+        *pp = older;
+        if (e->begin_tail == job)
+            e->begin_tail = older;
+        ch->active = older;
+        chan_insert(e, ch, job);
+    }
+}
+
 static void on_claim(sg_conn *conn, int status, const sg_reply *reply,
                      void *ud)
 {
@@ -2396,8 +2428,11 @@ static void on_claim(sg_conn *conn, int status, const sg_reply *reply,
         e->st.quarantined++;
         e->st.dead_lettered++;
     }
-    if (!e->stopping)
+    if (!e->stopping) {
         admit_entries(e, sg_reply_at(reply, 1), NULL, 1);
+        if (e->order != NULL)
+            begins_prefer_older(e);
+    }
     check_drained(e);
 }
 
