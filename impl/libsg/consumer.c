@@ -900,31 +900,40 @@ static void chan_insert(sg_consumer *e, sg__chan *ch, sg_job *job)
         ch->tail = job;
 }
 
+/*
+ * An older entry arrived (claimed) while the channel's active job had not
+ * begun: the older one becomes active, the other goes back into the
+ * queue (SG-IN-024 lets this consumer's own older entry pass, so it must
+ * not be left behind a newer one). Returns the older job, now active,
+ * whose state the caller sets; NULL when nothing changed.
+ */
+static sg_job *chan_prefer_older(sg_consumer *e, sg__chan *ch)
+{
+    sg_job *older = ch->head, *job = ch->active;
+
+    if (e->order == NULL || job == NULL || older == NULL ||
+        id_cmp(older->id, job->id) >= 0)
+        return NULL;
+    ch->head = older->next;
+    if (ch->head == NULL)
+        ch->tail = NULL;
+    chan_insert(e, ch, job);
+    older->next = NULL;
+    ch->active = older;
+    return older;
+}
+
 static void chan_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
     sg__chan *ch = arg;
     sg_consumer *e = ch->eng;
-    sg_job *older = ch->head;
+    sg_job *older;
 
     (void)fd;
     (void)what;
     if (ch->active != NULL && ch->active->state == J_WAIT &&
-        e->order != NULL && older != NULL &&
-        id_cmp(older->id, ch->active->id) < 0) {
-        /*
-         * An older entry arrived (claimed) while the active one waited
-         * without having begun: the older one goes first, the other back
-         * into the queue (SG-IN-024 lets this consumer's own older entry
-         * pass, so it must not be left behind a newer one).
-         */
-        ch->head = older->next;
-        if (ch->head == NULL)
-            ch->tail = NULL;
-        chan_insert(e, ch, ch->active);
-        older->next = NULL;
+        (older = chan_prefer_older(e, ch)) != NULL)
         older->state = J_WAIT;
-        ch->active = older;
-    }
     if (ch->active != NULL && ch->active->state == J_WAIT)
         begin_push(e, ch->active);
     else
@@ -2345,31 +2354,24 @@ static void touch_cb(evutil_socket_t fd, short what, void *arg)
  * After a sweep admitted what it claimed: a begin still in the begin list
  * (held while the sweep was out, or pushed by a retry just before) whose
  * channel now has an older entry queued gives its turn to that entry,
- * which takes its place in the list, as chan_retry_cb() does for a begin
- * that waits on its timer. The order check lets this consumer's own older
- * entry pass (SG-IN-024), so the newer one must not begin first.
+ * which takes its place in the list (chan_prefer_older(), as for a begin
+ * that waits on its timer).
  */
 static void begins_prefer_older(sg_consumer *e)
 {
     sg_job **pp, *job;
 
     for (pp = &e->begin_head; (job = *pp) != NULL; pp = &(*pp)->next) {
-        sg__chan *ch = job->chan;
-        sg_job *older = ch != NULL ? ch->head : NULL;
+        sg_job *next = job->next, *older;
 
-        if (ch == NULL || ch->active != job || older == NULL ||
-            id_cmp(older->id, job->id) >= 0)
+        if (job->chan == NULL || job->chan->active != job ||
+            (older = chan_prefer_older(e, job->chan)) == NULL)
             continue;
-        ch->head = older->next;
-        if (ch->head == NULL)
-            ch->tail = NULL;
-        older->next = job->next;
+        older->next = next;
         older->state = J_BEGIN_PENDING;
         *pp = older;
         if (e->begin_tail == job)
             e->begin_tail = older;
-        ch->active = older;
-        chan_insert(e, ch, job);
     }
 }
 
